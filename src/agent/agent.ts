@@ -1,0 +1,294 @@
+import type { Clock } from '../core/clock.js'
+import type { Environment } from '../core/environment.js'
+import { WakeTimer } from '../core/scheduler.js'
+import { Store } from '../core/store.js'
+import { backoffDelayMs, fromRefresh, fromUnmeasured, localExpiry, refreshMarginMs, type HeldToken } from '../core/timing.js'
+import { decodeSessionToken, isNewer } from '../core/token.js'
+import type { Transport } from '../core/transport.js'
+import { RefreshError } from '../errors/RefreshError.js'
+import type { SessionKeeperError } from '../errors/SessionKeeperError.js'
+import type { TabChannel } from '../tabs/channel.js'
+import { withLock, type LockManagerLike } from '../tabs/locks.js'
+import type { ResolvedOptions } from './options.js'
+import type { SessionState, SessionStats, TokenSource } from './state.js'
+
+type Trigger = 'scheduled' | 'standby' | 'demand' | 'force'
+
+/** Refresh failures in a row, shared by all tabs, and when the next try is allowed. */
+interface Backoff {
+  attempt: number
+  retryAt: number
+  error: RefreshError
+}
+
+/**
+ * One tab's view of the session: the token held, when to refresh it, and the refresh itself
+ * under the cross-tab lock. Tabs agree through messages; every decision is re-made from the
+ * token and the clock, so a lost or late message costs at most one extra request.
+ */
+export class Agent {
+  readonly store: Store<SessionState>
+  readonly stats: SessionStats = {
+    refreshRequests: 0, refreshFailures: 0, tokensFromTabs: 0, messagesIgnored: 0,
+    timerCallbacks: 0, lateTimers: 0, lockSteals: 0,
+  }
+  held: HeldToken | null = null
+  signedOut = false
+  loading = true
+  /** A token found without a clock measurement that contradicts the local clock. */
+  suspect = false
+  /** The session that ended here: its tokens are never adopted again (late answers). */
+  endedSessionId: string | null = null
+  backoff: Backoff | null = null
+  /** Another tab announced a refresh and has not reported its outcome yet. */
+  remote: { from: string; since: number } | null = null
+  #inflight: Promise<void> | null = null
+  #running = false
+  readonly #timer: WakeTimer
+  readonly #waiters = new Set<() => void>()
+  readonly #clock: Clock
+  readonly #env: Environment
+
+  constructor(
+    readonly options: ResolvedOptions,
+    readonly tabId: string,
+    readonly transport: Transport,
+    public channel: TabChannel | null = null,
+    public locks: LockManagerLike | null = null,
+  ) {
+    this.#clock = options.clock
+    this.#env = options.environment
+    this.store = new Store<SessionState>({
+      status: 'loading', token: null, sessionId: null, userId: null, expiresAt: null, refreshAt: null,
+      online: this.#env.isOnline(), error: null, lastUpdate: null, tabId,
+    })
+    this.#timer = new WakeTimer(this.#clock, (lateByMs) => {
+      this.stats.timerCallbacks++
+      if (lateByMs > 1000) this.stats.lateTimers++
+      this.check()
+    })
+  }
+
+  get running(): boolean {
+    return this.#running
+  }
+
+  setRunning(running: boolean): void {
+    this.#running = running
+    if (!running) this.#timer.cancel()
+    this.#wake()
+  }
+
+  get lastError(): SessionKeeperError | null {
+    return this.store.get().error
+  }
+
+  /** Retries are not allowed before this time (Infinity: not until asked). */
+  get retryAt(): number {
+    return this.backoff?.retryAt ?? 0
+  }
+
+  isUsable(now = this.#clock.now()): boolean {
+    return this.held !== null && now < localExpiry(this.held)
+  }
+
+  isDue(now = this.#clock.now()): boolean {
+    if (this.held === null) return false
+    if (this.suspect) return true
+    const margin = refreshMarginMs(this.held.token.lifetimeMs, this.options.refreshMarginMs)
+    return now >= localExpiry(this.held) - margin
+  }
+
+  /** Adopts a token if it is newer than the one held (or a new session). Returns whether it did. */
+  adopt(next: HeldToken, source: TokenSource, from = this.tabId, suspect = false): boolean {
+    const current = this.held
+    if (next.token.sessionId === this.endedSessionId) return false
+    if (!isNewer(next.token, current?.token ?? null)) {
+      if (current?.token.raw !== next.token.raw || current.skewKnown || !next.skewKnown) return false
+      this.held = next // same token, now with a measured clock offset
+      this.suspect = false
+      this.publish()
+      return false
+    }
+    this.held = next
+    this.suspect = suspect
+    this.signedOut = false
+    this.backoff = null
+    if (this.remote && source !== 'refresh') this.remote = null
+    this.publish({ error: null, lastUpdate: { source, tabId: from, at: this.#clock.now() } })
+    return true
+  }
+
+  /** Adopts the token in the cookie if it is newer than ours (another library or the server set it). */
+  readCookie(): void {
+    if (this.options.initialToken !== undefined) return
+    const raw = this.#env.readCookie(this.options.cookieName)
+    if (raw === null || raw === this.held?.token.raw) return
+    try {
+      const token = decodeSessionToken(raw)
+      const found = fromUnmeasured(token, this.#clock.now())
+      this.adopt(found, 'startup', this.tabId, found.suspect)
+    } catch (error) {
+      if (this.held === null) this.publish({ error: error as SessionKeeperError })
+    }
+  }
+
+  /** Re-reads the clock and refreshes if due: on timers, page events and messages. */
+  check(): void {
+    if (!this.#running || this.loading) return
+    this.readCookie()
+    const now = this.#clock.now()
+    if (this.remote && now - this.remote.since > this.options.lockTimeoutMs) this.remote = null
+    if (this.isDue(now) && this.#env.isOnline() && now >= this.retryAt) void this.refresh('scheduled')
+    this.publish()
+  }
+
+  /** Runs one refresh under the lock unless one is already running in this tab. */
+  refresh(trigger: Trigger): Promise<void> {
+    if (this.#inflight) return this.#inflight
+    const start = this.held
+    if (start === null || this.signedOut) return Promise.resolve()
+    this.#inflight = this.#refreshUnderLock(trigger, start)
+      .catch((error: unknown) => this.publish({ error: error as SessionKeeperError }))
+      .finally(() => {
+        this.#inflight = null
+        this.publish()
+      })
+    this.publish()
+    return this.#inflight
+  }
+
+  async #refreshUnderLock(trigger: Trigger, start: HeldToken): Promise<void> {
+    const locks = this.locks!
+    const name = `session-keeper:${this.options.channelName}:refresh`
+    await withLock(locks, name, this.#lockWaitMs(), this.#clock, async (stolen) => {
+      if (stolen) this.stats.lockSteals++
+      if (!this.#running) return
+      this.readCookie()
+      if (!this.#stillNeeded(trigger, start)) return
+      if (this.remote) {
+        // The tab before us released the lock: its answer is on its way, unless it died.
+        await this.waitForChange(this.options.handoffWaitMs)
+        this.remote = null
+        if (!this.#stillNeeded(trigger, start)) return
+      }
+      if (trigger !== 'force' && this.#clock.now() < this.retryAt) return
+      if (!this.#env.isOnline()) return
+      await this.#attempt(this.held!)
+    })
+  }
+
+  #stillNeeded(trigger: Trigger, start: HeldToken): boolean {
+    if (!this.#running || this.signedOut || this.held === null) return false
+    if (trigger === 'force') return this.held.token.raw === start.token.raw
+    return this.isDue()
+  }
+
+  /** Bounded so the token cannot expire while this tab waits behind a frozen holder. */
+  #lockWaitMs(): number {
+    const left = this.held ? localExpiry(this.held) - this.#clock.now() - 2000 : Infinity
+    return Math.max(250, Math.min(this.options.lockTimeoutMs, left))
+  }
+
+  async #attempt(current: HeldToken): Promise<void> {
+    this.channel?.post({ type: 'refreshing', sessionId: current.token.sessionId })
+    this.stats.refreshRequests++
+    const sentAt = this.#clock.now()
+    try {
+      const { token } = await this.transport(current.token)
+      if (!this.#running) return
+      const next = fromRefresh(token, sentAt)
+      if (this.adopt(next, 'refresh')) {
+        this.channel?.post({ type: 'token', token: token.raw, offsetMs: next.offsetMs, skewKnown: true, cause: 'refresh' })
+      }
+    } catch (error) {
+      if (!(error instanceof RefreshError)) throw error
+      this.stats.refreshFailures++
+      if (!this.#running) return
+      if (error.code === 'refresh_rejected') return this.endSession(error, true)
+      const attempt = (this.backoff?.attempt ?? -1) + 1
+      const retryAt = error.retryable ? this.#clock.now() + backoffDelayMs(attempt, this.backoffOptions(), error.retryAfterMs) : null
+      this.backoff = { attempt, retryAt: retryAt ?? Infinity, error }
+      this.channel?.post({
+        type: 'refresh-failed', sessionId: current.token.sessionId, code: error.code,
+        message: error.message.slice(0, 500), attempt, retryAt,
+      })
+      this.publish({ error })
+    }
+  }
+
+  backoffOptions() {
+    const { retryBaseDelayMs: baseDelayMs, retryMaxDelayMs: maxDelayMs, random } = this.options
+    return { baseDelayMs, maxDelayMs, random }
+  }
+
+  /** An explicit `setToken` for a session that ended here revives it. */
+  forgetEnded(sessionId: string): void {
+    if (this.endedSessionId === sessionId) this.endedSessionId = null
+  }
+
+  /** Ends the session in this tab, and in every tab when `broadcast`. */
+  endSession(error: RefreshError | null, broadcast: boolean): void {
+    const sessionId = this.held?.token.sessionId ?? null
+    if (sessionId) this.endedSessionId = sessionId
+    this.held = null
+    this.signedOut = true
+    this.suspect = false
+    this.backoff = null
+    this.remote = null
+    if (this.options.initialToken === undefined) this.#env.deleteCookie(this.options.cookieName)
+    if (broadcast) this.channel?.post({ type: 'signed-out', sessionId, rejected: error !== null })
+    this.publish({ error })
+  }
+
+  /** Recomputes the state, notifies subscribers and waiters, and re-aims the timer. */
+  publish(patch: Partial<SessionState> = {}): void {
+    const now = this.#clock.now()
+    const held = this.held
+    const expiresAt = held ? localExpiry(held) : null
+    const margin = held ? refreshMarginMs(held.token.lifetimeMs, this.options.refreshMarginMs) : 0
+    const refreshAt = held && !this.signedOut ? Math.max(this.suspect ? now : expiresAt! - margin, this.retryAt) : null
+    const status = this.signedOut
+      ? 'signedOut'
+      : held === null
+        ? this.loading ? 'loading' : 'signedOut'
+        : this.#inflight || this.remote ? 'refreshing' : now < expiresAt! ? 'active' : 'expired'
+    this.store.set({
+      status, token: held?.token.raw ?? null, sessionId: held?.token.sessionId ?? null,
+      userId: held?.token.userId ?? null, expiresAt, online: this.#env.isOnline(),
+      refreshAt: refreshAt === Infinity ? null : refreshAt, ...patch,
+    })
+    this.#schedule(now, refreshAt, expiresAt)
+    this.#wake()
+  }
+
+  /** One timer: at the refresh time (later in tabs that are not in front), or at expiry. */
+  #schedule(now: number, refreshAt: number | null, expiresAt: number | null): void {
+    if (!this.#running || this.loading || this.#inflight || refreshAt === null || expiresAt === null) {
+      return this.#timer.cancel()
+    }
+    const delay = this.#env.isVisible() ? (this.#env.hasFocus() ? 0 : 250) : 1000
+    let target = this.#env.isOnline() ? refreshAt + delay : Infinity
+    if (now < expiresAt) target = Math.min(target, expiresAt)
+    if (target === Infinity) this.#timer.cancel()
+    else this.#timer.at(target)
+  }
+
+  /** Resolves on the next state change or after `ms`, whichever comes first. */
+  waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const handle = this.#clock.setTimeout(done, ms)
+      const self = this
+      function done() {
+        self.#clock.clearTimeout(handle)
+        self.#waiters.delete(done)
+        resolve()
+      }
+      this.#waiters.add(done)
+    })
+  }
+
+  #wake(): void {
+    for (const waiter of [...this.#waiters]) waiter()
+  }
+}

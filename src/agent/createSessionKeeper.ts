@@ -1,0 +1,203 @@
+import { systemClock } from '../core/clock.js'
+import { browserEnvironment } from '../core/environment.js'
+import { fromUnmeasured } from '../core/timing.js'
+import { decodeSessionToken } from '../core/token.js'
+import { createTransport, type FetchLike } from '../core/transport.js'
+import { SessionKeeperError } from '../errors/SessionKeeperError.js'
+import { TokenUnavailableError } from '../errors/TokenUnavailableError.js'
+import { browserChannel, TabChannel } from '../tabs/channel.js'
+import { ChannelLock } from '../tabs/channelLock.js'
+import { browserLocks, soloLocks } from '../tabs/locks.js'
+import { Agent } from './agent.js'
+import { receive } from './receive.js'
+import type { ResolvedOptions, SessionKeeperOptions } from './options.js'
+import type { SessionState, SessionStats } from './state.js'
+
+export interface GetTokenOptions {
+  /** Refresh even if the token held is still fresh (e.g. after the API answered 401). */
+  forceRefresh?: boolean
+}
+
+export interface SessionKeeper {
+  /** Reads the initial token, joins the other tabs and schedules refreshes. Returns `stop`. */
+  start(): () => void
+  /** Removes every timer, listener and the channel. The keeper can be started again. */
+  stop(): void
+  /**
+   * A token valid now, refreshing first if needed (sharing a refresh in flight in any tab);
+   * null when signed out. Throws `TokenUnavailableError` when none can be had in time.
+   */
+  getToken(options?: GetTokenOptions): Promise<string | null>
+  getState(): SessionState
+  /** Calls `listener` on every state change; returns the unsubscribe function. */
+  subscribe(listener: (state: SessionState) => void): () => void
+  /**
+   * Adopts a token obtained elsewhere and shares it with the other tabs. Throws `TokenError`
+   * when malformed; returns false (and changes nothing) when it is older than the one held.
+   */
+  setToken(jwt: string): boolean
+  /** Ends the session here and in every tab. */
+  signOut(): void
+  /** `fetch` with `Authorization: Bearer <token>`; on a 401, one forced refresh and one retry. */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
+  /** Counters for diagnostics and benchmarks. */
+  getStats(): Readonly<SessionStats>
+}
+
+export function createSessionKeeper(options: SessionKeeperOptions): SessionKeeper {
+  if (typeof options?.endpoint !== 'string' || options.endpoint === '') {
+    throw new TypeError('createSessionKeeper: `endpoint` must be the URL of the refresh proxy')
+  }
+  const o = resolveOptions(options)
+  const tabId = randomId(o.random)
+  const transport = createTransport({ endpoint: o.endpoint, fetch: o.fetch, timeoutMs: o.requestTimeoutMs, headers: o.headers })
+  const agent = new Agent(o, tabId, transport)
+  let teardown: (() => void) | null = null
+  let ready: Promise<void> = Promise.resolve()
+
+  function start(): () => void {
+    if (teardown) return stop
+    agent.setRunning(true)
+    agent.loading = true
+    const opened = o.channel(`session-keeper:v1:${o.channelName}`)
+    const channel = opened ? new TabChannel(opened, tabId) : null
+    agent.channel = channel
+    agent.locks = o.locks !== undefined ? (o.locks ?? (channel ? new ChannelLock(channel, o.clock, o.random) : soloLocks))
+      : (browserLocks() ?? (channel ? new ChannelLock(channel, o.clock, o.random) : soloLocks))
+    const offMessages = channel?.on((message) => receive(agent, message))
+    const offEvents = o.environment.listen(() => agent.check())
+    teardown = () => {
+      offMessages?.()
+      offEvents()
+      channel?.close()
+      agent.channel = null
+      agent.setRunning(false)
+    }
+
+    readInitialToken()
+    channel?.post({ type: 'hello' })
+    const settle = () => {
+      agent.loading = false
+      agent.check()
+    }
+    if (channel && !agent.isUsable()) ready = agent.waitForChange(o.helloWaitMs).then(() => {
+      // A peer's answer may already have arrived; give the rest the full window.
+      if (!agent.isUsable()) return agent.waitForChange(o.helloWaitMs)
+    }).then(settle)
+    else {
+      settle()
+      ready = Promise.resolve()
+    }
+    return stop
+  }
+
+  function readInitialToken(): void {
+    if (o.initialToken === undefined) return agent.readCookie()
+    try {
+      const raw = typeof o.initialToken === 'function' ? o.initialToken() : o.initialToken
+      if (raw === null || raw === undefined) return
+      const found = fromUnmeasured(decodeSessionToken(raw), o.clock.now())
+      agent.adopt(found, 'startup', tabId, found.suspect)
+    } catch (error) {
+      agent.publish({ error: error as SessionKeeperError })
+    }
+  }
+
+  function stop(): void {
+    teardown?.()
+    teardown = null
+  }
+
+  async function getToken({ forceRefresh = false }: GetTokenOptions = {}): Promise<string | null> {
+    if (!agent.running) throw new SessionKeeperError('not_started', 'Call start() before getToken()')
+    await ready
+    const deadline = o.clock.now() + o.getTokenTimeoutMs
+    let refreshed = false
+    if (forceRefresh && agent.held) {
+      await Promise.race([agent.refresh('force'), agent.waitForChange(o.getTokenTimeoutMs)])
+      refreshed = true
+    }
+    for (;;) {
+      if (!agent.running) throw new SessionKeeperError('not_started', 'The keeper was stopped')
+      const now = o.clock.now()
+      if (agent.signedOut || agent.held === null) return null
+      // A token whose age contradicts the clock gets one refresh before it is trusted.
+      if (agent.isUsable(now) && (refreshed || !agent.suspect)) {
+        if (agent.isDue(now)) agent.check() // refresh in the background; this token is still valid
+        return agent.held.token.raw
+      }
+      const unavailable = (why: string) => new TokenUnavailableError(why, { cause: agent.lastError ?? undefined })
+      if (!o.environment.isOnline()) throw unavailable('Offline: no valid token and no way to refresh one')
+      if (agent.retryAt > deadline) throw unavailable(`No valid token: ${agent.lastError?.message ?? 'refresh failed'}`)
+      if (now >= deadline) throw unavailable(`No valid token within ${o.getTokenTimeoutMs} ms`)
+      if (now < agent.retryAt) await agent.waitForChange(agent.retryAt - now)
+      else {
+        await Promise.race([agent.refresh('demand'), agent.waitForChange(deadline - now)])
+        // Nothing to show for it (the lock went to a tab whose answer is still on its way): pause.
+        if (!agent.isUsable() && o.clock.now() >= agent.retryAt) await agent.waitForChange(50)
+      }
+      refreshed = true
+    }
+  }
+
+  async function authFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const request = new Request(input, init)
+    const spare = request.clone()
+    const token = await getToken()
+    if (token) request.headers.set('Authorization', `Bearer ${token}`)
+    const response = await o.fetch(request)
+    if (response.status !== 401 || token === null) return response
+    const fresh = await getToken({ forceRefresh: true }).catch(() => null)
+    if (fresh === null || fresh === token) return response
+    spare.headers.set('Authorization', `Bearer ${fresh}`)
+    return o.fetch(spare)
+  }
+
+  return {
+    start,
+    stop,
+    getToken,
+    getState: () => agent.store.get(),
+    subscribe: (listener) => agent.store.subscribe(listener),
+    setToken(jwt) {
+      const token = decodeSessionToken(jwt)
+      agent.forgetEnded(token.sessionId)
+      const found = fromUnmeasured(token, o.clock.now())
+      if (!agent.adopt(found, 'setToken', tabId, found.suspect)) return false
+      agent.channel?.post({ type: 'token', token: jwt, offsetMs: found.offsetMs, skewKnown: false, cause: 'set' })
+      agent.check()
+      return true
+    },
+    signOut: () => agent.endSession(null, true),
+    fetch: authFetch,
+    getStats: () => ({ ...agent.stats, messagesIgnored: agent.stats.messagesIgnored + (agent.channel?.ignored ?? 0) }),
+  }
+}
+
+function resolveOptions(options: SessionKeeperOptions): ResolvedOptions {
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000
+  const cookieName = options.cookieName ?? '__session'
+  const globalFetch: FetchLike = (input, init) => fetch(input, init)
+  return {
+    ...options,
+    cookieName,
+    requestTimeoutMs,
+    retryBaseDelayMs: options.retryBaseDelayMs ?? 1_000,
+    retryMaxDelayMs: options.retryMaxDelayMs ?? 30_000,
+    getTokenTimeoutMs: options.getTokenTimeoutMs ?? 10_000,
+    lockTimeoutMs: options.lockTimeoutMs ?? requestTimeoutMs + 2_000,
+    handoffWaitMs: options.handoffWaitMs ?? 300,
+    helloWaitMs: options.helloWaitMs ?? 100,
+    channelName: options.channelName ?? `${options.endpoint}|${cookieName}`,
+    headers: options.headers ?? {},
+    fetch: options.fetch ?? globalFetch,
+    clock: options.clock ?? systemClock,
+    random: options.random ?? Math.random,
+    channel: options.channel ?? browserChannel,
+    environment: options.environment ?? browserEnvironment(),
+  }
+}
+
+function randomId(random: () => number): string {
+  return Array.from({ length: 3 }, () => Math.floor(random() * 2 ** 32).toString(36)).join('')
+}

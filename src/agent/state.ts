@@ -1,0 +1,53 @@
+import type { SessionKeeperError } from '../errors/SessionKeeperError.js'
+
+/**
+ * - `loading`: started, still reading the cookie or asking the other tabs.
+ * - `active`: a valid token is held.
+ * - `refreshing`: a valid or expired token is held and a refresh is in flight in some tab.
+ * - `expired`: the token held has expired and no refresh is in flight (offline, proxy down …).
+ * - `signedOut`: no session (never had one, `signOut()`, or the proxy answered 401).
+ */
+export type SessionStatus = 'loading' | 'active' | 'refreshing' | 'expired' | 'signedOut'
+
+/** Where the current token came from. */
+export type TokenSource = 'startup' | 'refresh' | 'tab' | 'setToken'
+
+export interface SessionState {
+  readonly status: SessionStatus
+  /** The session JWT, or null. */
+  readonly token: string | null
+  /** `sid` of the token. */
+  readonly sessionId: string | null
+  /** `sub` of the token. */
+  readonly userId: string | null
+  /** When the token expires, ms since epoch on this machine's clock (skew corrected). */
+  readonly expiresAt: number | null
+  /** When this tab will next refresh (or retry), ms since epoch on this machine's clock. */
+  readonly refreshAt: number | null
+  /** False while `navigator.onLine` is false: no refresh is attempted until `online`. */
+  readonly online: boolean
+  /** The last error, or null after a success. */
+  readonly error: SessionKeeperError | null
+  /** How the current token arrived: which tab refreshed it and when. */
+  readonly lastUpdate: { readonly source: TokenSource; readonly tabId: string; readonly at: number } | null
+  /** This tab's id on the channel. */
+  readonly tabId: string
+}
+
+/** Counters for diagnostics and benchmarks; they only grow. */
+export interface SessionStats {
+  /** Requests this tab sent to the proxy. */
+  refreshRequests: number
+  /** Of those, how many failed. */
+  refreshFailures: number
+  /** Tokens adopted from other tabs. */
+  tokensFromTabs: number
+  /** Channel messages dropped: malformed, unknown, stale or about another session. */
+  messagesIgnored: number
+  /** Times this tab's one timer fired. */
+  timerCallbacks: number
+  /** Of those, how many fired more than a second late (sleep, throttling). */
+  lateTimers: number
+  /** Times this tab took the refresh lock from a holder that did not let go in time. */
+  lockSteals: number
+}

@@ -1,0 +1,67 @@
+/** Why the agent was woken: the page came back into view, the network came back, … */
+export type WakeReason = 'visible' | 'focus' | 'online' | 'offline' | 'pageshow'
+
+/**
+ * The browser as the agent sees it. Injected in tests; `browserEnvironment()` is the default.
+ * Nothing here is touched at import time, so importing the package is safe during SSR.
+ */
+export interface Environment {
+  /** `document.visibilityState === 'visible'`. */
+  isVisible(): boolean
+  /** `document.hasFocus()`. */
+  hasFocus(): boolean
+  /** `navigator.onLine`; true when unknown. */
+  isOnline(): boolean
+  /** The value of a cookie readable by page scripts, or null. */
+  readCookie(name: string): string | null
+  /** Expires a cookie readable by page scripts (on `signOut`). */
+  deleteCookie(name: string): void
+  /** Starts listening to page events; returns the function that stops. */
+  listen(onWake: (reason: WakeReason) => void): () => void
+}
+
+export function browserEnvironment(): Environment {
+  const doc = typeof document === 'undefined' ? undefined : document
+  const win = typeof window === 'undefined' ? undefined : window
+  const nav = typeof navigator === 'undefined' ? undefined : navigator
+  return {
+    isVisible: () => doc?.visibilityState !== 'hidden',
+    hasFocus: () => (doc?.hasFocus ? doc.hasFocus() : true),
+    isOnline: () => nav?.onLine !== false,
+    readCookie: (name) => (doc ? readCookie(doc.cookie, name) : null),
+    deleteCookie: (name) => {
+      if (doc) doc.cookie = `${name}=; Path=/; Max-Age=0; SameSite=Lax`
+    },
+    listen: (onWake) => {
+      if (!win || !doc) return () => {}
+      const onVisibility = () => doc.visibilityState === 'visible' && onWake('visible')
+      const handlers: [EventTarget, string, () => void][] = [
+        [doc, 'visibilitychange', onVisibility],
+        [win, 'focus', () => onWake('focus')],
+        [win, 'online', () => onWake('online')],
+        [win, 'offline', () => onWake('offline')],
+        [win, 'pageshow', () => onWake('pageshow')],
+      ]
+      for (const [target, type, handler] of handlers) target.addEventListener(type, handler)
+      return () => {
+        for (const [target, type, handler] of handlers) target.removeEventListener(type, handler)
+      }
+    },
+  }
+}
+
+/** Finds one cookie in a `document.cookie` string; tolerant of spaces and `=` in values. */
+export function readCookie(cookies: string, name: string): string | null {
+  for (const part of cookies.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq === -1) continue
+    if (part.slice(0, eq).trim() !== name) continue
+    const value = part.slice(eq + 1).trim()
+    try {
+      return value === '' ? null : decodeURIComponent(value)
+    } catch {
+      return value
+    }
+  }
+  return null
+}

@@ -1,0 +1,106 @@
+import ky, { TimeoutError } from 'ky'
+import { RefreshError } from '../errors/RefreshError.js'
+import { decodeSessionToken, type SessionToken } from './token.js'
+
+export type FetchLike = (input: Request | string | URL, init?: RequestInit) => Promise<Response>
+
+export interface TransportOptions {
+  endpoint: string
+  fetch: FetchLike
+  timeoutMs: number
+  headers: Record<string, string>
+}
+
+export interface RefreshAnswer {
+  token: SessionToken
+}
+
+export type Transport = (current: SessionToken, signal?: AbortSignal) => Promise<RefreshAnswer>
+
+/**
+ * The HTTP side of a refresh: one POST to the proxy as CONTRACT.md's wire protocol says, no
+ * retries (retries are coordinated across tabs by the agent). Every failure is a RefreshError.
+ */
+export function createTransport(options: TransportOptions): Transport {
+  const client = ky.create({
+    method: 'post',
+    credentials: 'same-origin',
+    retry: 0,
+    timeout: options.timeoutMs,
+    throwHttpErrors: false,
+    headers: options.headers,
+    // Wrapped so a fetch replaced after start-up (tests, polyfills) is the one used.
+    fetch: (input, init) => options.fetch(input, init),
+  })
+
+  return async (current, signal) => {
+    let response: Response
+    try {
+      response = await client(options.endpoint, {
+        json: { session_id: current.sessionId, expired_token: current.raw },
+        signal,
+      })
+    } catch (cause) {
+      if (cause instanceof TimeoutError) {
+        throw new RefreshError('refresh_timeout', `No answer from the proxy within ${options.timeoutMs} ms`, { cause })
+      }
+      if (signal?.aborted) throw cause
+      throw new RefreshError('refresh_network', 'The refresh proxy could not be reached', { cause })
+    }
+    return response.ok ? readToken(response, current) : Promise.reject(await toError(response))
+  }
+}
+
+async function readToken(response: Response, current: SessionToken): Promise<RefreshAnswer> {
+  const body = await readJson(response)
+  const jwt = isObject(body) ? body.jwt : undefined
+  let token: SessionToken
+  try {
+    token = decodeSessionToken(jwt)
+  } catch (cause) {
+    throw new RefreshError('refresh_bad_response', 'The proxy answered 200 without a valid "jwt"', {
+      status: response.status,
+      cause,
+    })
+  }
+  if (token.sessionId !== current.sessionId) {
+    throw new RefreshError('refresh_bad_response', 'The proxy answered with a token of another session', {
+      status: response.status,
+    })
+  }
+  return { token }
+}
+
+async function toError(response: Response): Promise<RefreshError> {
+  const body = await readJson(response)
+  const detail = isObject(body) && isObject(body.error) ? body.error : {}
+  const serverCode = typeof detail.code === 'string' ? detail.code.slice(0, 100) : undefined
+  const serverMessage = typeof detail.message === 'string' ? `: ${detail.message.slice(0, 300)}` : ''
+  const status = response.status
+  const details = { status, serverCode, retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) }
+  const text = `The proxy answered ${status}${serverMessage}`
+  if (status === 401) return new RefreshError('refresh_rejected', text, details)
+  if (status === 429) return new RefreshError('refresh_rate_limited', text, details)
+  if (status >= 500) return new RefreshError('refresh_unavailable', text, details)
+  return new RefreshError('refresh_refused', text, details)
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  try {
+    return JSON.parse(await response.text())
+  } catch {
+    return undefined
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** `Retry-After` as delay-seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === '') return undefined
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}

@@ -1,0 +1,49 @@
+import { SessionKeeperError, type SessionErrorCode } from './SessionKeeperError.js'
+
+export type RefreshErrorCode = Extract<
+  SessionErrorCode,
+  | 'refresh_network'
+  | 'refresh_timeout'
+  | 'refresh_rate_limited'
+  | 'refresh_unavailable'
+  | 'refresh_rejected'
+  | 'refresh_refused'
+  | 'refresh_bad_response'
+>
+
+/** A refresh through the proxy failed. `retryable` says whether the agent will try again. */
+export class RefreshError extends SessionKeeperError {
+  override name = 'RefreshError'
+  declare readonly code: RefreshErrorCode
+  /** HTTP status of the proxy's answer, or undefined when there was none. */
+  readonly status: number | undefined
+  /** The proxy's own error code (`{ error: { code } }`), when it sent one. */
+  readonly serverCode: string | undefined
+  /** Delay the proxy asked for with `Retry-After`, in milliseconds. */
+  readonly retryAfterMs: number | undefined
+
+  constructor(
+    code: RefreshErrorCode,
+    message: string,
+    details: { status?: number; serverCode?: string; retryAfterMs?: number; cause?: unknown } = {},
+  ) {
+    super(code, message, { cause: details.cause })
+    this.status = details.status
+    this.serverCode = details.serverCode
+    this.retryAfterMs = details.retryAfterMs
+  }
+
+  /**
+   * Network failures, timeouts, 429, 5xx and garbled 200s (a captive portal, a CDN error page)
+   * are worth another try; 401 and the other 4xx are not.
+   */
+  get retryable(): boolean {
+    return (
+      this.code === 'refresh_bad_response' ||
+      this.code === 'refresh_network' ||
+      this.code === 'refresh_timeout' ||
+      this.code === 'refresh_rate_limited' ||
+      this.code === 'refresh_unavailable'
+    )
+  }
+}

@@ -1,0 +1,46 @@
+import type { SessionKeeper } from '../agent/createSessionKeeper.js'
+import type { SessionKeeperOptions } from '../agent/options.js'
+
+/** `data-*` attributes that carry numbers, by option name. */
+const NUMBER_OPTIONS = [
+  'refreshMarginMs', 'requestTimeoutMs', 'retryBaseDelayMs', 'retryMaxDelayMs', 'getTokenTimeoutMs',
+  'lockTimeoutMs', 'handoffWaitMs', 'helloWaitMs',
+] as const
+
+/** Reads options from a script tag's `data-*` attributes (`data-cookie-name` → `cookieName`). */
+export function optionsFromDataset(dataset: DOMStringMap): SessionKeeperOptions | null {
+  if (!dataset.endpoint) return null
+  const options: SessionKeeperOptions = { endpoint: dataset.endpoint }
+  if (dataset.cookieName) options.cookieName = dataset.cookieName
+  if (dataset.channelName) options.channelName = dataset.channelName
+  for (const name of NUMBER_OPTIONS) {
+    const raw = dataset[name]
+    if (raw === undefined) continue
+    const value = Number(raw)
+    if (!Number.isFinite(value) || value < 0) throw new TypeError(`session-keeper: data-${kebab(name)} must be a number`)
+    options[name] = value
+  }
+  return options
+}
+
+/**
+ * With `data-endpoint`, creates and starts `window.sessionKeeper` and re-dispatches every
+ * state change as `session-keeper:change` on `window`. Without it, does nothing.
+ */
+export function autoStart(
+  script: HTMLOrSVGScriptElement | null,
+  win: Window,
+  create: (options: SessionKeeperOptions) => SessionKeeper,
+): SessionKeeper | null {
+  const options = script instanceof HTMLScriptElement ? optionsFromDataset(script.dataset) : null
+  if (!options) return null
+  const keeper = create(options)
+  keeper.subscribe((state) => win.dispatchEvent(new CustomEvent('session-keeper:change', { detail: state })))
+  win.sessionKeeper = keeper
+  keeper.start()
+  return keeper
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+}

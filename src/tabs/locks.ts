@@ -1,0 +1,49 @@
+import { sleep, type Clock } from '../core/clock.js'
+
+/** The subset of the Web Locks API (`navigator.locks`) the agent uses. */
+export interface LockManagerLike {
+  request<T>(name: string, options: { signal?: AbortSignal; steal?: boolean }, callback: () => Promise<T>): Promise<T>
+}
+
+/** `navigator.locks` where the browser has it (secure contexts), else null. */
+export function browserLocks(): LockManagerLike | null {
+  const locks = typeof navigator === 'undefined' ? undefined : (navigator as { locks?: LockManagerLike | null }).locks
+  return locks ?? null
+}
+
+/** For a lone tab without Web Locks or a channel: nobody to exclude, so the callback just runs. */
+export const soloLocks: LockManagerLike = {
+  request: (_name, _options, callback) => callback(),
+}
+
+class LockWaitExpired extends Error {}
+
+/**
+ * Runs `fn` holding the lock. The wait is bounded: after `waitMs` the holder is taken to be
+ * frozen (a crashed or closed tab's lock is freed by the browser) and the lock is stolen.
+ */
+export async function withLock<T>(
+  locks: LockManagerLike,
+  name: string,
+  waitMs: number,
+  clock: Clock,
+  fn: (stolen: boolean) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController()
+  let acquired = false
+  const timer = clock.setTimeout(() => controller.abort(new LockWaitExpired()), waitMs)
+  try {
+    return await locks.request(name, { signal: controller.signal }, () => {
+      acquired = true
+      clock.clearTimeout(timer)
+      return fn(false)
+    })
+  } catch (error) {
+    if (acquired || !(controller.signal.reason instanceof LockWaitExpired)) throw error
+    return locks.request(name, { steal: true }, () => fn(true))
+  } finally {
+    clock.clearTimeout(timer)
+  }
+}
+
+export { sleep }

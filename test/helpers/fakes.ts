@@ -1,0 +1,133 @@
+import type { Environment, LockManagerLike, WakeReason } from '../../src/index.js'
+import { sessionJwt } from './jwt.js'
+
+/** A page whose visibility, focus, network and cookies the test controls. */
+export class FakeEnvironment implements Environment {
+  visible = true
+  focused = true
+  online = true
+  cookies = new Map<string, string>()
+  #listeners = new Set<(reason: WakeReason) => void>()
+
+  isVisible = () => this.visible
+  hasFocus = () => this.focused
+  isOnline = () => this.online
+  readCookie = (name: string) => this.cookies.get(name) ?? null
+  deleteCookie = (name: string) => void this.cookies.delete(name)
+  listen = (onWake: (reason: WakeReason) => void) => {
+    this.#listeners.add(onWake)
+    return () => void this.#listeners.delete(onWake)
+  }
+
+  get listenerCount(): number {
+    return this.#listeners.size
+  }
+
+  emit(reason: WakeReason): void {
+    if (reason === 'online') this.online = true
+    if (reason === 'offline') this.online = false
+    for (const listener of [...this.#listeners]) listener(reason)
+  }
+}
+
+export interface ProxyCall {
+  sessionId: string
+  token: string
+  at: number
+}
+
+/**
+ * The refresh proxy as a `fetch` function. Issues tokens on the server clock
+ * (`Date.now() + skewMs`); `script` queues outcomes for the next calls.
+ */
+export class FakeProxy {
+  calls: ProxyCall[] = []
+  skewMs = 0
+  lifetimeS = 60
+  latencyMs = 0
+  /** Outcomes for the next calls, in order: a status, a Response factory, or 'hang'. */
+  script: (number | 'hang' | 'network' | (() => Response))[] = []
+  retryAfter: string | null = null
+
+  fetch = async (input: Request | string | URL, init?: RequestInit): Promise<Response> => {
+    const request = input instanceof Request ? input : new Request(String(input), init)
+    const body = (await request.json()) as { session_id: string; expired_token: string }
+    this.calls.push({ sessionId: body.session_id, token: body.expired_token, at: Date.now() })
+    if (this.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.latencyMs))
+    const next = this.script.shift()
+    if (next === 'hang') return new Promise<Response>(() => {})
+    if (next === 'network') throw new TypeError('Failed to fetch')
+    if (typeof next === 'function') return next()
+    if (typeof next === 'number') {
+      const headers: Record<string, string> = { 'content-type': 'application/json' }
+      if (this.retryAfter !== null) headers['retry-after'] = this.retryAfter
+      return new Response(JSON.stringify({ error: { code: `status_${next}`, message: 'scripted failure' } }), { status: next, headers })
+    }
+    const jwt = sessionJwt(Date.now() + this.skewMs, { sid: body.session_id, lifetimeS: this.lifetimeS })
+    return Response.json({ jwt })
+  }
+}
+
+/**
+ * Web Locks in memory, shared by the tabs of one test. `crash(tab)` frees what a tab held, as
+ * the browser does when a tab dies; a frozen tab simply never finishes its callback.
+ */
+export class FakeLocks {
+  #held = new Map<string, string>()
+  #queue = new Map<string, (() => void)[]>()
+  #stolen = new Set<string>()
+
+  forTab(tab: string): LockManagerLike {
+    return {
+      request: async (name, options, callback) => {
+        if (options.steal) {
+          this.#held.set(name, tab)
+          this.#stolen.add(name)
+        } else {
+          await this.#acquire(name, tab, options.signal)
+        }
+        try {
+          return await callback()
+        } finally {
+          if (this.#held.get(name) === tab) this.#release(name)
+        }
+      },
+    }
+  }
+
+  holder(name: string): string | undefined {
+    return this.#held.get(name)
+  }
+
+  crash(tab: string): void {
+    for (const [name, holder] of this.#held) if (holder === tab) this.#release(name)
+  }
+
+  #acquire(name: string, tab: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted()
+    if (!this.#held.has(name)) {
+      this.#held.set(name, tab)
+      return Promise.resolve()
+    }
+    return new Promise((resolve, reject) => {
+      const queue = this.#queue.get(name) ?? []
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort)
+        this.#held.set(name, tab)
+        resolve()
+      }
+      const onAbort = () => {
+        queue.splice(queue.indexOf(grant), 1)
+        reject(signal!.reason)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      queue.push(grant)
+      this.#queue.set(name, queue)
+    })
+  }
+
+  #release(name: string): void {
+    this.#held.delete(name)
+    this.#queue.get(name)?.shift()?.()
+  }
+}
