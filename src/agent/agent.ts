@@ -161,21 +161,29 @@ export class Agent {
   async #refreshUnderLock(trigger: Trigger, start: HeldToken): Promise<void> {
     const locks = this.locks!
     const name = `session-keeper:${this.options.channelName}:refresh`
-    await withLock(locks, name, this.#lockWaitMs(), this.#clock, async (stolen) => {
-      if (stolen) this.stats.lockSteals++
-      if (!this.#running) return
+    const progressSince = (since: number) => this.remote !== null && this.remote.since > since
+    await withLock(locks, name, () => this.#lockWaitMs(), this.#clock, async (grant) => {
+      if (grant === 'stolen') this.stats.lockSteals++
+      if (!this.running) return
       this.readCookie()
       if (!this.#stillNeeded(trigger, start)) return
-      if (this.remote) {
-        // The tab before us released the lock: its answer is on its way, unless it died.
-        await this.waitForChange(this.options.handoffWaitMs)
+      if (grant === 'waited' || (grant === 'free' && this.remote)) {
+        // Another tab held the lock: its outcome is on its way over the channel (nothing orders
+        // a lock grant after a message), unless it died. Wait a moment for it.
+        await this.waitUntil(() => !this.#stillNeeded(trigger, start) || this.#clock.now() < this.retryAt, this.options.handoffWaitMs)
         this.remote = null
         if (!this.#stillNeeded(trigger, start)) return
       }
       if (trigger !== 'force' && this.#clock.now() < this.retryAt) return
       if (!this.#env.isOnline()) return
       await this.#attempt(this.held!)
-    })
+    }, progressSince)
+  }
+
+  /** Resolves once `done()` holds or `ms` has passed. */
+  async waitUntil(done: () => boolean, ms: number): Promise<void> {
+    const deadline = this.#clock.now() + ms
+    while (!done() && this.#clock.now() < deadline) await this.waitForChange(deadline - this.#clock.now())
   }
 
   #stillNeeded(trigger: Trigger, start: HeldToken): boolean {
@@ -184,10 +192,11 @@ export class Agent {
     return this.isDue()
   }
 
-  /** Bounded so the token cannot expire while this tab waits behind a frozen holder. */
+  /** Bounded so that, behind a frozen holder, 5 s remain for our own request before expiry. */
   #lockWaitMs(): number {
-    const left = this.held ? localExpiry(this.held) - this.#clock.now() - 2000 : Infinity
-    return Math.max(250, Math.min(this.options.lockTimeoutMs, left))
+    const left = this.held ? localExpiry(this.held) - this.#clock.now() - 5000 : Infinity
+    // Jitter, so that tabs behind the same frozen holder do not all steal at once.
+    return Math.max(250, Math.min(this.options.lockTimeoutMs, left)) + Math.round(this.options.random() * 250)
   }
 
   async #attempt(current: HeldToken): Promise<void> {

@@ -49,7 +49,7 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     throw new TypeError('createSessionKeeper: `endpoint` must be the URL of the refresh proxy')
   }
   const o = resolveOptions(options)
-  const tabId = randomId(o.random)
+  const tabId = randomId()
   const transport = createTransport({ endpoint: o.endpoint, fetch: o.fetch, timeoutMs: o.requestTimeoutMs, headers: o.headers })
   const agent = new Agent(o, tabId, transport)
   let teardown: (() => void) | null = null
@@ -76,18 +76,12 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
 
     readInitialToken()
     channel?.post({ type: 'hello' })
-    const settle = () => {
+    // Without a fresh token of our own, give the other tabs a moment to share theirs.
+    const fresh = () => agent.isUsable() && !agent.isDue()
+    ready = (channel && !fresh() ? agent.waitUntil(fresh, o.helloWaitMs) : Promise.resolve()).then(() => {
       agent.loading = false
       agent.check()
-    }
-    if (channel && !agent.isUsable()) ready = agent.waitForChange(o.helloWaitMs).then(() => {
-      // A peer's answer may already have arrived; give the rest the full window.
-      if (!agent.isUsable()) return agent.waitForChange(o.helloWaitMs)
-    }).then(settle)
-    else {
-      settle()
-      ready = Promise.resolve()
-    }
+    })
     return stop
   }
 
@@ -198,6 +192,8 @@ function resolveOptions(options: SessionKeeperOptions): ResolvedOptions {
   }
 }
 
-function randomId(random: () => number): string {
-  return Array.from({ length: 3 }, () => Math.floor(random() * 2 ** 32).toString(36)).join('')
+/** Tab ids must differ even when tests inject a constant `random`, so they use their own source. */
+function randomId(): string {
+  if (typeof crypto !== 'undefined' && typeof crypto.randomUUID === 'function') return crypto.randomUUID().slice(0, 18)
+  return Array.from({ length: 3 }, () => Math.floor(Math.random() * 2 ** 32).toString(36)).join('')
 }

@@ -31,7 +31,7 @@ export function receive(agent: Agent, message: TabMessage): void {
       if (message.from === agent.remote?.from) agent.remote = null
       const held = { token, offsetMs: message.offsetMs, skewKnown: message.skewKnown }
       if (agent.adopt(held, 'tab', message.from)) agent.stats.tokensFromTabs++
-      else ignore()
+      else if (token.raw !== agent.held?.token.raw) ignore() // older, or of an ended session
       return agent.publish()
     }
     case 'refreshing':

@@ -26,9 +26,14 @@ export class ChannelLock implements LockManagerLike {
     channel.on((message) => message.type === 'lock' && this.#receive(message))
   }
 
-  async request<T>(name: string, options: { signal?: AbortSignal; steal?: boolean }, callback: () => Promise<T>): Promise<T> {
+  async request<T>(
+    name: string,
+    options: { signal?: AbortSignal; steal?: boolean; ifAvailable?: boolean },
+    callback: (lock: unknown) => Promise<T>,
+  ): Promise<T> {
     for (;;) {
       options.signal?.throwIfAborted()
+      if (options.ifAvailable && (this.#others.has(name) || this.#held.has(name))) return callback(null)
       if (!options.steal && (this.#others.has(name) || this.#held.has(name))) {
         await this.#changed(options.signal)
         continue
@@ -41,11 +46,14 @@ export class ChannelLock implements LockManagerLike {
         this.#held.delete(name)
         throw error
       })
-      if (this.#held.get(name) !== ticket && !options.steal) continue // lost to a lower ticket or a holder
+      if (this.#held.get(name) !== ticket && !options.steal) {
+        if (options.ifAvailable) return callback(null)
+        continue // lost to a lower ticket or a holder
+      }
       this.#held.set(name, ticket)
       this.#holding.add(name)
       try {
-        return await callback()
+        return await callback({ name })
       } finally {
         this.#held.delete(name)
         this.#holding.delete(name)

@@ -44,7 +44,7 @@ export class FakeProxy {
   calls: ProxyCall[] = []
   skewMs = 0
   lifetimeS = 60
-  latencyMs = 0
+  latencyMs = 20
   /** Outcomes for the next calls, in order: a status, a Response factory, or 'hang'. */
   script: (number | 'hang' | 'network' | (() => Response))[] = []
   retryAfter: string | null = null
@@ -80,6 +80,7 @@ export class FakeLocks {
   forTab(tab: string): LockManagerLike {
     return {
       request: async (name, options, callback) => {
+        if (options.ifAvailable && this.#held.has(name)) return callback(null)
         if (options.steal) {
           this.#held.set(name, tab)
           this.#stolen.add(name)
@@ -87,7 +88,7 @@ export class FakeLocks {
           await this.#acquire(name, tab, options.signal)
         }
         try {
-          return await callback()
+          return await callback({ name })
         } finally {
           if (this.#held.get(name) === tab) this.#release(name)
         }

@@ -1,0 +1,227 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { PROTOCOL_VERSION } from '../../src/index.js'
+import { sessionJwt } from '../helpers/jwt.js'
+import { World, type Tab } from '../helpers/tabs.js'
+import { advance, flush, useFakeTime } from '../helpers/time.js'
+
+let world: World
+beforeEach(() => {
+  useFakeTime()
+  world = new World()
+  world.cookie = sessionJwt(Date.now())
+})
+afterEach(() => {
+  world.closeAll()
+  vi.useRealTimers()
+})
+
+async function openTabs(count: number, options: Parameters<World['open']>[1] = {}): Promise<Tab[]> {
+  const tabs = Array.from({ length: count }, (_, i) => world.open(`tab${i}`, options))
+  for (const tab of tabs) tab.keeper.start()
+  await advance(300)
+  return tabs
+}
+
+const tokens = (tabs: Tab[]) => new Set(tabs.map((tab) => tab.keeper.getState().token))
+
+/** A second channel on the same name, as a hostile or buggy script on the page would open. */
+function intruder(): BroadcastChannel {
+  return new BroadcastChannel(`session-keeper:v1:${world.channelName}`)
+}
+
+describe('several tabs', () => {
+  it('make one refresh per lifetime between them, and all hold the new token', async () => {
+    const tabs = await openTabs(5)
+    await advance(46_000)
+    expect(world.proxy.calls).toHaveLength(1)
+    expect(tokens(tabs).size).toBe(1)
+    expect(tabs[0].keeper.getState().token).not.toBe(world.cookie)
+    await advance(4 * 46_000)
+    expect(world.proxy.calls).toHaveLength(5)
+    expect(tokens(tabs).size).toBe(1)
+    const received = tabs.reduce((sum, tab) => sum + tab.keeper.getStats().tokensFromTabs, 0)
+    expect(received).toBe(5 * 4) // every refresh reached the four other tabs by message
+  })
+
+  it('as many requests with 5 tabs as with 1 over the same cycles', async () => {
+    await openTabs(1)
+    await advance(5 * 60_000)
+    const single = world.proxy.calls.length
+    world.closeAll()
+    world = new World()
+    world.cookie = sessionJwt(Date.now())
+    await openTabs(5)
+    await advance(5 * 60_000)
+    expect(world.proxy.calls.length).toBe(single)
+  })
+
+  it('a tab opened later takes the fresher token from the others without a request', async () => {
+    const [first] = await openTabs(1)
+    await advance(46_000)
+    expect(world.proxy.calls).toHaveLength(1)
+    const late = world.open('late') // its cookie still holds the first, older token
+    late.keeper.start()
+    await advance(300)
+    expect(late.keeper.getState().token).toBe(first.keeper.getState().token)
+    expect(late.keeper.getState().lastUpdate?.source).toBe('tab')
+    expect(world.proxy.calls).toHaveLength(1)
+  })
+
+  it('a tab with no cookie at all gets the session from the others', async () => {
+    const [first] = await openTabs(1)
+    world.cookie = null
+    const late = world.open('late')
+    late.keeper.start()
+    expect(late.keeper.getState().status).toBe('loading')
+    expect(await late.keeper.getToken()).toBe(first.keeper.getState().token)
+  })
+
+  it('prefers the visible, focused tab as the refresher', async () => {
+    const hidden = [world.open('h1', { env: { visible: false, focused: false } }), world.open('h2', { env: { visible: false, focused: false } })]
+    const focused = world.open('focused')
+    for (const tab of [...hidden, focused]) tab.keeper.start()
+    await advance(3 * 50_000)
+    expect(world.proxy.calls.length).toBeGreaterThanOrEqual(3)
+    expect(focused.keeper.getStats().refreshRequests).toBe(world.proxy.calls.length)
+    for (const tab of hidden) expect(tab.keeper.getStats().refreshRequests).toBe(0)
+  })
+
+  it('idle tabs run no timer callback in a normal cycle', async () => {
+    const [leader, ...idle] = await openTabs(4)
+    leader.env.focused = true
+    for (const tab of idle) tab.env.visible = false
+    await advance(5 * 60_000)
+    for (const tab of idle) expect(tab.keeper.getStats().timerCallbacks).toBe(0)
+  })
+
+  it('finish the refresh before expiry when the refreshing tab crashes mid-refresh', async () => {
+    const tabs = await openTabs(3)
+    world.proxy.script = ['hang'] // the first refresher's request never returns: it crashed
+    await advance(45_200)
+    expect(world.proxy.calls).toHaveLength(1)
+    const refresher = tabs.find((tab) => tab.keeper.getStats().refreshRequests === 1)!
+    world.crash(refresher)
+    await advance(1_000)
+    const survivors = tabs.filter((tab) => tab !== refresher)
+    expect(world.proxy.calls).toHaveLength(2)
+    expect(tokens(survivors).size).toBe(1)
+    expect(survivors[0].keeper.getState().token).not.toBe(world.cookie)
+    for (const tab of survivors) expect(tab.keeper.getState().status).toBe('active')
+  })
+
+  it('take the lock from a frozen refresher in time', async () => {
+    // Frozen: keeps the lock and runs nothing, not even its own request timeout.
+    const tabs = await openTabs(3, { requestTimeoutMs: 60_000 })
+    world.proxy.script = ['hang']
+    await advance(45_200)
+    const frozen = tabs.find((tab) => tab.keeper.getStats().refreshRequests === 1)!
+    const others = tabs.filter((tab) => tab !== frozen)
+    await advance(9_000)
+    expect(world.proxy.calls).toHaveLength(1)
+    await advance(1_000) // 55 s: the wait ends 5 s before expiry
+    expect(world.proxy.calls).toHaveLength(2)
+    expect(others.some((tab) => tab.keeper.getStats().lockSteals === 1)).toBe(true)
+    for (const tab of others) {
+      expect(tab.keeper.getState().expiresAt!).toBeGreaterThan(Date.now() + 30_000)
+      expect(await tab.keeper.getToken()).toBe(others[0].keeper.getState().token)
+    }
+  })
+
+  it('signOut() in one tab signs every tab out', async () => {
+    const tabs = await openTabs(3)
+    tabs[1].keeper.signOut()
+    await flush()
+    for (const tab of tabs) expect(tab.keeper.getState()).toMatchObject({ status: 'signedOut', token: null })
+    for (const tab of tabs) expect(await tab.keeper.getToken()).toBeNull()
+    await advance(120_000)
+    expect(world.proxy.calls).toHaveLength(0)
+  })
+
+  it('a 401 in one tab signs every tab out with refresh_rejected', async () => {
+    const tabs = await openTabs(3)
+    world.proxy.script = [401]
+    await advance(46_000)
+    for (const tab of tabs) {
+      expect(tab.keeper.getState().status).toBe('signedOut')
+      expect(tab.keeper.getState().error?.code).toBe('refresh_rejected')
+    }
+    expect(world.proxy.calls).toHaveLength(1)
+  })
+
+  it('share a failure: no other tab retries before the backoff says so', async () => {
+    const tabs = await openTabs(4, { random: () => 0.5 })
+    world.proxy.script = [503, 503]
+    await advance(45_700) // 45 s: fail; +0.5 s: fail; +1 s: succeeds
+    expect(world.proxy.calls).toHaveLength(2)
+    await advance(1_000)
+    expect(world.proxy.calls).toHaveLength(3)
+    expect(tokens(tabs).size).toBe(1)
+  })
+
+  it('ignore and count malformed, unknown, stale and foreign messages', async () => {
+    const tabs = await openTabs(2)
+    const before = tabs[0].keeper.getState()
+    const hostile = intruder()
+    const v = PROTOCOL_VERSION
+    const stale = sessionJwt(Date.now() - 30_000)
+    const messages: unknown[] = [
+      'just a string', null, 42, { v: 99, from: 'x', type: 'hello' }, { v, type: 'token' },
+      { v, from: 'x', type: 'nope' }, { v, from: 'x', type: 'token', token: 'not.a.jwt', offsetMs: 0, skewKnown: true, cause: 'refresh' },
+      { v, from: 'x', type: 'token', token: stale, offsetMs: 0, skewKnown: true, cause: 'refresh' },
+      { v, from: 'x', type: 'token', token: before.token, offsetMs: 'NaN', skewKnown: true, cause: 'refresh' },
+      { v, from: 'x', type: 'signed-out', sessionId: 'sess_other', rejected: true },
+      { v, from: 'x', type: 'refresh-failed', sessionId: 'sess_other', code: 'x', message: '', attempt: 1, retryAt: 1e15 },
+      { v, from: 'x'.repeat(100), type: 'hello' },
+    ]
+    for (const message of messages) hostile.postMessage(message)
+    await flush()
+    hostile.close()
+    for (const tab of tabs) {
+      expect(tab.keeper.getState()).toMatchObject({ status: 'active', token: before.token, error: null })
+      expect(tab.keeper.getStats().messagesIgnored).toBe(messages.length)
+    }
+    await advance(46_000)
+    expect(world.proxy.calls).toHaveLength(1)
+  })
+
+  it('clamp a hostile retryAt so a forged failure cannot stop refreshes for long', async () => {
+    const tabs = await openTabs(2, { retryMaxDelayMs: 5_000 })
+    await advance(40_000)
+    const hostile = intruder()
+    hostile.postMessage({ v: PROTOCOL_VERSION, from: 'x', type: 'refresh-failed', sessionId: 'sess_1', code: 'refresh_unavailable', message: 'forged', attempt: 0, retryAt: Date.now() + 1e9 })
+    await flush()
+    hostile.close()
+    expect(tabs[0].keeper.getState().error?.code).toBe('refresh_unavailable')
+    await advance(6_000)
+    expect(world.proxy.calls).toHaveLength(1)
+    expect(tokens(tabs).size).toBe(1)
+  })
+
+  it('work one tab at a time with no BroadcastChannel at all', async () => {
+    const tabs = await openTabs(1, { channel: () => null, locks: undefined })
+    await advance(3 * 46_000)
+    expect(world.proxy.calls).toHaveLength(3)
+    expect(tabs[0].keeper.getState().status).toBe('active')
+  })
+
+  it('elect one refresher with the message-based lock where Web Locks are missing', async () => {
+    const tabs = await openTabs(3, { locks: null })
+    for (const tab of tabs) tab.env.focused = true // all fire at the same moment
+    await advance(5 * 46_500)
+    expect(world.proxy.calls).toHaveLength(5)
+    expect(tokens(tabs).size).toBe(1)
+  })
+
+  it('keep two apps on one origin apart', async () => {
+    const [a] = await openTabs(1)
+    const b = world.open('b', { endpoint: '/other/refresh', channelName: undefined })
+    const c = world.open('c', { endpoint: '/third/refresh', channelName: undefined })
+    b.keeper.start()
+    c.keeper.start()
+    await advance(300)
+    a.keeper.signOut()
+    b.keeper.signOut()
+    await flush()
+    expect(c.keeper.getState().status).toBe('active')
+  })
+})
