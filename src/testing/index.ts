@@ -1,0 +1,4 @@
+export { createClerkEmulator } from './createClerkEmulator.js'
+export type {
+  ClerkEmulator, ClerkEmulatorOptions, EmulatedSession, EmulatorFaults, EmulatorStats,
+} from './createClerkEmulator.js'
