@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
 
 /** An RS256 key pair with a key id, as the emulator's JWKS publishes it. */
 export interface SigningKey {
@@ -34,7 +34,7 @@ export function verifyJwt(key: SigningKey, jwt: string): Record<string, unknown>
 }
 
 export function publicJwk(key: SigningKey): Record<string, unknown> {
-  const jwk = createPublicKey(key.publicKey).export({ format: 'jwk' })
+  const jwk = key.publicKey.export({ format: 'jwk' })
   return { ...jwk, kid: key.kid, alg: 'RS256', use: 'sig' }
 }
 
