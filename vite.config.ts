@@ -3,6 +3,8 @@ import { defineConfig } from 'vite'
 /** Library entry points; each new binding is one line here and one in package.json "exports". */
 const entries = {
   index: 'src/index.ts',
+  server: 'src/server/index.ts',
+  testing: 'src/testing/index.ts',
 }
 
 export default defineConfig(({ mode }) => ({
