@@ -1,0 +1,74 @@
+/**
+ * npm run bench:server — the proxy in front of the emulator on 127.0.0.1, loaded from a second
+ * process, against the emulator called directly. Reports requests per second and the latency the
+ * proxy adds, and writes bench/results/server.json. Bounded: about 30 s in all.
+ */
+import { execFile } from 'node:child_process'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { createRefreshHandler, toNodeHandler } from '../src/server/index.js'
+import { createClerkEmulator } from '../src/testing/index.js'
+import { close, listen } from '../test/helpers/servers.js'
+
+const run = promisify(execFile)
+const TOTAL = Number(process.env.BENCH_REQUESTS ?? 4000)
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16)
+const SESSIONS = 256 // more than in flight, so no two concurrent requests coalesce
+
+const clerk = createClerkEmulator()
+const emulator = createServer(toNodeHandler(clerk.handler, { maxBodyBytes: 1 << 16 }))
+const apiUrl = await listen(emulator)
+const proxy = createServer(toNodeHandler(createRefreshHandler({ secretKey: clerk.secretKey, publishableKey: clerk.publishableKey, apiUrl })))
+const proxyUrl = await listen(proxy)
+const sessions = Array.from({ length: SESSIONS }, () => clerk.createSession())
+
+const direct = sessions.map((s) => ({
+  path: `/v1/sessions/${s.sessionId}/refresh`,
+  headers: { authorization: `Bearer ${clerk.secretKey}`, 'content-type': 'application/json' },
+  body: JSON.stringify({ expired_token: s.sessionToken, refresh_token: s.refreshToken, request_origin: proxyUrl, format: 'token' }),
+}))
+const viaProxy = sessions.map((s) => ({
+  path: '/api/session/refresh',
+  headers: { 'content-type': 'application/json', origin: proxyUrl, cookie: `__refresh_${clerk.cookieSuffix}=${s.refreshToken}`, 'user-agent': 'bench' },
+  body: JSON.stringify({ session_id: s.sessionId, expired_token: s.sessionToken }),
+}))
+
+async function load(target: string, requests: typeof direct) {
+  const job = { target, requests, total: TOTAL, concurrency: CONCURRENCY, maxSeconds: 20 }
+  const tsx = new URL('../node_modules/.bin/tsx', import.meta.url).pathname
+  const file = join(mkdtempSync(join(tmpdir(), 'sk-bench-')), 'job.json')
+  writeFileSync(file, JSON.stringify(job))
+  const { stdout } = await run(tsx, [new URL('./load.ts', import.meta.url).pathname, file], { maxBuffer: 1 << 24 })
+  return JSON.parse(stdout.trim().split('\n').at(-1)!)
+}
+
+await load(apiUrl, direct.slice(0, 50)) // warm-up: JIT, sockets
+const baseline = await load(apiUrl, direct)
+const proxied = await load(proxyUrl, viaProxy)
+await Promise.all([close(emulator), close(proxy)])
+
+const result = {
+  date: new Date().toISOString(),
+  machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
+  requests: TOTAL,
+  concurrency: CONCURRENCY,
+  direct: baseline,
+  proxy: proxied,
+  rpsRatio: proxied.rps / baseline.rps,
+  addedLatencyP50Ms: proxied.p50 - baseline.p50,
+  latencyRatioP50: proxied.p50 / baseline.p50,
+}
+mkdirSync(new URL('./results', import.meta.url), { recursive: true })
+writeFileSync(new URL('./results/server.json', import.meta.url), JSON.stringify(result, null, 2))
+const f = (n: number) => n.toFixed(2)
+console.log(`\nbench:server — ${TOTAL} refreshes, ${CONCURRENCY} in flight, ${result.machine}\n`)
+console.log('| path | req/s | p50 ms | p99 ms | statuses |')
+console.log('|---|---|---|---|---|')
+console.log(`| emulator directly | ${f(baseline.rps)} | ${f(baseline.p50)} | ${f(baseline.p99)} | ${JSON.stringify(baseline.statuses)} |`)
+console.log(`| browser → proxy → emulator | ${f(proxied.rps)} | ${f(proxied.p50)} | ${f(proxied.p99)} | ${JSON.stringify(proxied.statuses)} |`)
+console.log(`\nthroughput ratio proxy/direct: ${f(result.rpsRatio)}; p50 latency ratio: ${f(result.latencyRatioP50)} (+${f(result.addedLatencyP50Ms)} ms)`)
+const failed = (proxied.statuses['200'] ?? 0) !== proxied.completed || (baseline.statuses['200'] ?? 0) !== baseline.completed
+process.exit(failed ? 1 : 0)
