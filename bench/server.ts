@@ -1,16 +1,15 @@
 /**
  * npm run bench:server — the proxy in front of the emulator on 127.0.0.1, loaded from a second
- * process, against the emulator called directly. Reports requests per second and the latency the
+ * process (the emulator in a third), against the emulator called directly. Reports requests per second and the latency the
  * proxy adds, and writes bench/results/server.json. Bounded: about 30 s in all.
  */
-import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { createRefreshHandler, toNodeHandler } from '../src/server/index.js'
-import { createClerkEmulator } from '../src/testing/index.js'
 import { close, listen } from '../test/helpers/servers.js'
 
 const run = promisify(execFile)
@@ -18,12 +17,18 @@ const TOTAL = Number(process.env.BENCH_REQUESTS ?? 4000)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16)
 const SESSIONS = 256 // more than in flight, so no two concurrent requests coalesce
 
-const clerk = createClerkEmulator()
-const emulator = createServer(toNodeHandler(clerk.handler, { maxBodyBytes: 1 << 16 }))
-const apiUrl = await listen(emulator)
+// The emulator runs in its own process; the proxy in this one; the load in a third.
+const info = join(mkdtempSync(join(tmpdir(), 'sk-emulator-')), 'emulator.json')
+const tsx = new URL('../node_modules/.bin/tsx', import.meta.url).pathname
+const child = spawn(tsx, [new URL('./emulator-process.ts', import.meta.url).pathname, info, String(SESSIONS)], { stdio: 'inherit' })
+for (let i = 0; i < 300 && !existsSync(info); i++) await new Promise((resolve) => setTimeout(resolve, 100))
+const clerk = JSON.parse(readFileSync(info, 'utf8')) as {
+  apiUrl: string; secretKey: string; publishableKey: string; cookieSuffix: string
+  sessions: { sessionId: string; sessionToken: string; refreshToken: string }[]
+}
+const { apiUrl, sessions } = clerk
 const proxy = createServer(toNodeHandler(createRefreshHandler({ secretKey: clerk.secretKey, publishableKey: clerk.publishableKey, apiUrl })))
 const proxyUrl = await listen(proxy)
-const sessions = Array.from({ length: SESSIONS }, () => clerk.createSession())
 
 const direct = sessions.map((s) => ({
   path: `/v1/sessions/${s.sessionId}/refresh`,
@@ -38,7 +43,6 @@ const viaProxy = sessions.map((s) => ({
 
 async function load(target: string, requests: typeof direct) {
   const job = { target, requests, total: TOTAL, concurrency: CONCURRENCY, maxSeconds: 20 }
-  const tsx = new URL('../node_modules/.bin/tsx', import.meta.url).pathname
   const file = join(mkdtempSync(join(tmpdir(), 'sk-bench-')), 'job.json')
   writeFileSync(file, JSON.stringify(job))
   const { stdout } = await run(tsx, [new URL('./load.ts', import.meta.url).pathname, file], { maxBuffer: 1 << 24 })
@@ -48,7 +52,8 @@ async function load(target: string, requests: typeof direct) {
 await load(apiUrl, direct.slice(0, 50)) // warm-up: JIT, sockets
 const baseline = await load(apiUrl, direct)
 const proxied = await load(proxyUrl, viaProxy)
-await Promise.all([close(emulator), close(proxy)])
+await close(proxy)
+child.kill('SIGTERM')
 
 const result = {
   date: new Date().toISOString(),
