@@ -30,18 +30,19 @@ const { apiUrl, sessions } = clerk
 const proxy = createServer(toNodeHandler(createRefreshHandler({ secretKey: clerk.secretKey, publishableKey: clerk.publishableKey, apiUrl })))
 const proxyUrl = await listen(proxy)
 
-const direct = sessions.map((s) => ({
+type Spec = { path: string; headers: Record<string, string>; body: string }
+const direct: Spec[] = sessions.map((s) => ({
   path: `/v1/sessions/${s.sessionId}/refresh`,
   headers: { authorization: `Bearer ${clerk.secretKey}`, 'content-type': 'application/json' },
   body: JSON.stringify({ expired_token: s.sessionToken, refresh_token: s.refreshToken, request_origin: proxyUrl, format: 'token' }),
 }))
-const viaProxy = sessions.map((s) => ({
+const viaProxy: Spec[] = sessions.map((s) => ({
   path: '/api/session/refresh',
   headers: { 'content-type': 'application/json', origin: proxyUrl, cookie: `__refresh_${clerk.cookieSuffix}=${s.refreshToken}`, 'user-agent': 'bench' },
   body: JSON.stringify({ session_id: s.sessionId, expired_token: s.sessionToken }),
 }))
 
-async function load(target: string, requests: typeof direct) {
+async function load(target: string, requests: Spec[]) {
   const job = { target, requests, total: TOTAL, concurrency: CONCURRENCY, maxSeconds: 20 }
   const file = join(mkdtempSync(join(tmpdir(), 'sk-bench-')), 'job.json')
   writeFileSync(file, JSON.stringify(job))

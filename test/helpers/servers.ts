@@ -22,7 +22,7 @@ export async function startStack(proxyOptions: Partial<RefreshHandlerOptions> = 
   const upstreamBodies: Record<string, unknown>[] = []
   let upstreamCalls = 0
   const emulatorServer = createServer(
-    toNodeHandler(async (request) => {
+    toNodeHandler(async (request: Request) => {
       upstreamCalls++
       if (request.method === 'POST') upstreamBodies.push(await request.clone().json().catch(() => ({})))
       return clerk.handler(request)
