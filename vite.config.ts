@@ -5,6 +5,8 @@ const entries = {
   index: 'src/index.ts',
   server: 'src/server/index.ts',
   testing: 'src/testing/index.ts',
+  react: 'src/react/index.ts',
+  vue: 'src/vue/index.ts',
 }
 
 export default defineConfig(({ mode }) => ({
