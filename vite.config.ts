@@ -1,4 +1,6 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vite'
+import { sessionKeeperDemo } from './demo/server.js'
 
 /** Library entry points; each new binding is one line here and one in package.json "exports". */
 const entries = {
@@ -10,6 +12,10 @@ const entries = {
 }
 
 export default defineConfig(({ mode }) => ({
+  // `npm run demo`: index.html + demo/, with the emulator and the proxy as middleware.
+  plugins: [sessionKeeperDemo()],
+  resolve: { alias: { 'session-keeper': fileURLToPath(new URL('./src/index.ts', import.meta.url)) } },
+  server: { port: 5173 },
   build:
     mode === 'iife'
       ? {

@@ -127,7 +127,7 @@ export class Agent {
     try {
       const token = decodeSessionToken(raw)
       const found = fromUnmeasured(token, this.#clock.now())
-      this.adopt(found, 'startup', this.tabId, found.suspect)
+      this.adopt(found, this.loading ? 'startup' : 'cookie', this.tabId, found.suspect)
     } catch (error) {
       if (this.held === null) this.publish({ error: error as SessionKeeperError })
     }

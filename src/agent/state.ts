@@ -9,8 +9,12 @@ import type { SessionKeeperError } from '../errors/SessionKeeperError.js'
  */
 export type SessionStatus = 'loading' | 'active' | 'refreshing' | 'expired' | 'signedOut'
 
-/** Where the current token came from. */
-export type TokenSource = 'startup' | 'refresh' | 'tab' | 'setToken'
+/**
+ * Where the current token came from: read at start-up, refreshed by this tab, received from
+ * another tab, found in the cookie later (set by the proxy's answer to another tab, or by
+ * another library), or handed over with `setToken`.
+ */
+export type TokenSource = 'startup' | 'refresh' | 'tab' | 'cookie' | 'setToken'
 
 export interface SessionState {
   readonly status: SessionStatus

@@ -1,0 +1,113 @@
+import { createSessionKeeper, decodeSessionToken, type SessionState } from 'session-keeper'
+import { createLog } from './log.js'
+
+// The demo uses the library exactly as an app would.
+const keeper = createSessionKeeper({ endpoint: '/api/session/refresh' })
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
+
+const tab = keeper.getState().tabId.slice(0, 4).toUpperCase()
+const colorOf = (name: string) => `hsl(${[...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7)} 60% 45%)`
+$('tab-badge').textContent = `Tab ${tab}`
+$('tab-badge').style.background = colorOf(tab)
+document.title = `session-keeper · Tab ${tab}`
+
+const log = createLog($<HTMLOListElement>('log'), colorOf)
+log.add({ tab, kind: 'opened', at: Date.now(), text: 'opened' })
+
+let previous: SessionState = keeper.getState()
+keeper.subscribe((state) => {
+  describeChange(previous, state)
+  previous = state
+  render()
+})
+keeper.start()
+
+function describeChange(before: SessionState, after: SessionState) {
+  const at = Date.now()
+  if (after.token && after.token !== before.token && after.lastUpdate) {
+    const iat = decodeSessionToken(after.token).issuedAt
+    const from = after.lastUpdate.tabId.slice(0, 4).toUpperCase()
+    if (after.lastUpdate.source === 'refresh') log.add({ tab, kind: 'refresh', at, iat, text: 'refreshed the token through the proxy' })
+    if (after.lastUpdate.source === 'tab') log.add({ tab, kind: 'received', at, iat, text: `received it from Tab ${from} over BroadcastChannel, no request` })
+    if (after.lastUpdate.source === 'cookie') log.add({ tab, kind: 'received', at, iat, text: 'took it from the __session cookie the proxy set, no request' })
+  }
+  if (after.status === 'signedOut' && before.status !== 'signedOut' && before.status !== 'loading') {
+    log.add({ tab, kind: 'signedOut', at, text: after.error ? `signed out: ${after.error.code}` : 'signed out' })
+  }
+  if (after.error && after.error !== before.error && after.status !== 'signedOut') {
+    log.add({ tab, kind: 'error', at, text: `${after.error.code}: ${after.error.message} (token kept)` })
+  }
+}
+
+function seconds(ms: number | null): string {
+  return ms === null ? '—' : `${Math.max(0, ms / 1000).toFixed(1)} s`
+}
+
+function render() {
+  const state = keeper.getState()
+  const pill = $('status-pill')
+  pill.textContent = state.status
+  pill.className = `pill ${state.status}`
+  const signedIn = state.token !== null
+  $('signed-in').hidden = !signedIn
+  $('signed-out').hidden = signedIn || state.status === 'loading'
+  $('user').textContent = state.userId ?? '—'
+  $('session').textContent = state.sessionId ?? '—'
+  $('online').textContent = state.online ? 'online' : 'offline: waiting for the network'
+  $('error').textContent = state.error ? `${state.error.code}: ${state.error.message}` : 'none'
+  if (state.token) {
+    const { raw: _raw, ...claims } = decodeSessionToken(state.token)
+    const payload = JSON.parse(atob(state.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')))
+    $('claims').textContent = JSON.stringify({ ...payload, lifetimeMs: claims.lifetimeMs }, null, 2)
+  }
+  tick()
+}
+
+/** The countdowns; a display timer of the demo page, not of the agent. */
+function tick() {
+  const state = keeper.getState()
+  const now = Date.now()
+  $('expires-in').textContent = seconds(state.expiresAt === null ? null : state.expiresAt - now)
+  $('refresh-in').textContent = state.refreshAt === null ? '—' : state.refreshAt <= now ? 'now' : seconds(state.refreshAt - now)
+  if (state.token && state.expiresAt) {
+    const lifetime = decodeSessionToken(state.token).lifetimeMs
+    $('expires-bar').style.width = `${Math.max(0, Math.min(100, ((state.expiresAt - now) / lifetime) * 100))}%`
+  }
+}
+setInterval(tick, 200)
+
+async function api(path: string, body: unknown = {}) {
+  const response = await fetch(`/demo-api${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return response.json()
+}
+
+$('sign-in').addEventListener('click', async () => {
+  const { sessionToken } = await api('/login')
+  keeper.setToken(sessionToken) // shared with every tab
+  log.add({ tab, kind: 'signedIn', at: Date.now(), text: 'signed in (emulated Clerk handshake)' })
+})
+$('open-tab').addEventListener('click', () => window.open(location.href, '_blank'))
+$('sign-out').addEventListener('click', () => keeper.signOut())
+$('revoke').addEventListener('click', async () => {
+  const { sessionId } = keeper.getState()
+  if (sessionId) await api('/revoke', { sessionId })
+  log.add({ tab, kind: 'error', at: Date.now(), text: 'revoked the session on the server: the next refresh gets 401' })
+})
+for (const button of $('upstream').querySelectorAll<HTMLButtonElement>('button')) {
+  button.addEventListener('click', async () => {
+    await api('/upstream', { mode: button.dataset.mode })
+    for (const b of $('upstream').querySelectorAll('button')) b.classList.toggle('on', b === button)
+  })
+}
+for (const button of $('lifetime').querySelectorAll<HTMLButtonElement>('button')) {
+  button.addEventListener('click', async () => {
+    await api('/lifetime', { seconds: Number(button.dataset.seconds) })
+    for (const b of $('lifetime').querySelectorAll('button')) b.classList.toggle('on', b === button)
+  })
+}
+setInterval(async () => {
+  if (document.visibilityState !== 'visible') return
+  const stats = await (await fetch('/demo-api/stats')).json()
+  $('emulator-stats').textContent = `Refreshes at the emulator: ${stats.refreshes} · rejected: ${stats.rejected} · failed by injection: ${stats.faulted}`
+}, 2000)
+render()

@@ -1,0 +1,67 @@
+import { mkdirSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { createServer, type ViteDevServer } from 'vite'
+import { launchChromium } from '../helpers/chromium.js'
+
+let browser: Browser
+let vite: ViteDevServer
+let url: string
+let context: BrowserContext
+const consoleErrors: string[] = []
+
+beforeAll(async () => {
+  vite = await createServer({ configFile: 'vite.config.ts', server: { port: 0, host: '127.0.0.1', strictPort: false }, logLevel: 'silent' })
+  await vite.listen()
+  url = vite.resolvedUrls!.local[0]
+  browser = await launchChromium()
+  context = await browser.newContext({ viewport: { width: 1200, height: 900 } })
+})
+afterAll(async () => {
+  await browser?.close()
+  await vite?.close()
+})
+
+async function open(): Promise<Page> {
+  const page = await context.newPage()
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()))
+  page.on('pageerror', (e) => consoleErrors.push(e.message))
+  await page.goto(url)
+  return page
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const logEntries = (page: Page) =>
+  page.$$eval('#log li', (items) => items.map((li) => ({ kind: li.className, text: li.textContent ?? '' })))
+
+describe('the demo (npm run demo) in real Chromium', () => {
+  it('loads without console errors, signs in, and shows one refresh per lifetime across three tabs', async () => {
+    const first = await open()
+    await first.evaluate(() => fetch('/demo-api/lifetime', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"seconds":6}' }))
+    await first.click('#sign-in')
+    await first.waitForSelector('#status-pill.active')
+    const others = [await open(), await open()]
+    for (const page of others) await page.waitForSelector('#status-pill.active')
+    await sleep(15_000)
+    const entries = await logEntries(others[1])
+    const refreshes = entries.filter((e) => e.kind === 'refresh')
+    const received = entries.filter((e) => e.kind === 'received')
+    const stats = await first.evaluate(async () => (await fetch('/demo-api/stats')).json())
+    expect(refreshes.length).toBeGreaterThanOrEqual(4)
+    expect(stats.refreshes).toBe(refreshes.length) // every refresh at the emulator is one log line
+    expect(received.length).toBe(refreshes.length * 2) // the two other tabs, by message
+    expect(received.every((e) => /no request/.test(e.text) && /\+\d+ ms after the refresh/.test(e.text))).toBe(true)
+    expect(consoleErrors).toEqual([])
+
+    mkdirSync('test-results', { recursive: true })
+    await others[0].screenshot({ path: 'test-results/demo-tab-2.png', fullPage: true })
+    await first.screenshot({ path: 'test-results/demo-tab-1.png', fullPage: true })
+
+    await first.click('#revoke')
+    for (const page of [first, ...others]) await page.waitForSelector('#status-pill.signedOut', { timeout: 10_000 })
+    const after = await logEntries(first)
+    expect(after.filter((e) => e.kind === 'signedOut' && /refresh_rejected/.test(e.text))).toHaveLength(3)
+    // Chromium logs the proxy's 401 to the revoked session as a failed resource; nothing else.
+    expect(consoleErrors.filter((e) => !/status of 401/.test(e))).toEqual([])
+  })
+})

@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Browser } from 'playwright-core'
+import { startApp, type App } from '../helpers/app.js'
+import { launchChromium } from '../helpers/chromium.js'
+
+let browser: Browser
+let app: App
+beforeAll(async () => {
+  browser = await launchChromium()
+  app = await startApp({ tokenLifetimeSeconds: 4 }, { dataset: { cookieName: '__session' } })
+})
+afterAll(async () => {
+  await browser?.close()
+  await app?.close()
+})
+
+describe('the <script> build on a plain HTML page', () => {
+  it('auto-starts from data-endpoint, exposes window.sessionKeeper and dispatches session-keeper:change', async () => {
+    const context = await browser.newContext()
+    await context.addInitScript(() => {
+      const seen: string[] = []
+      ;(window as unknown as { __events: string[] }).__events = seen
+      addEventListener('session-keeper:change', (e) => seen.push((e as CustomEvent).detail.status))
+    })
+    const page = await context.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(e.message))
+    await page.goto(`${app.origin}/login`)
+    await page.waitForFunction(() => (window as unknown as { __events: string[] }).__events.includes('active'))
+    expect(await page.evaluate(() => typeof (window as unknown as { SessionKeeper: { createSessionKeeper: unknown } }).SessionKeeper.createSessionKeeper)).toBe('function')
+    await page.waitForFunction(() => (window as unknown as { __events: string[] }).__events.includes('refreshing'), null, { timeout: 8_000 })
+    const token = await page.evaluate(() => (window as unknown as { sessionKeeper: { getToken(): Promise<string> } }).sessionKeeper.getToken())
+    expect(token.split('.')).toHaveLength(3)
+    expect(app.requests.length).toBeGreaterThanOrEqual(1)
+    expect(errors).toEqual([])
+    await context.close()
+  })
+
+  it('without data-endpoint only defines window.SessionKeeper', async () => {
+    const page = await browser.newPage()
+    await page.setContent('<!doctype html><p>plain</p>')
+    await page.addScriptTag({ url: `${app.origin}/session-keeper.iife.js` })
+    const globals = await page.evaluate(() => ({
+      api: Object.keys((window as unknown as { SessionKeeper: object }).SessionKeeper).sort(),
+      keeper: 'sessionKeeper' in window,
+    }))
+    expect(globals.keeper).toBe(false)
+    expect(globals.api).toEqual(expect.arrayContaining(['createSessionKeeper', 'RefreshError', 'TokenError', 'decodeSessionToken']))
+    await page.close()
+  })
+})
