@@ -1,3 +1,4 @@
+import { Changes } from '../core/changes.js'
 import type { Clock } from '../core/clock.js'
 import type { Environment } from '../core/environment.js'
 import { WakeTimer } from '../core/scheduler.js'
@@ -45,7 +46,8 @@ export class Agent {
   #inflight: Promise<void> | null = null
   #running = false
   readonly #timer: WakeTimer
-  readonly #waiters = new Set<() => void>()
+  /** Wakes `getToken()` and the handoff waits on every state change. */
+  readonly changes: Changes
   readonly #clock: Clock
   readonly #env: Environment
 
@@ -58,6 +60,7 @@ export class Agent {
   ) {
     this.#clock = options.clock
     this.#env = options.environment
+    this.changes = new Changes(this.#clock)
     this.store = new Store<SessionState>({
       status: 'loading', token: null, sessionId: null, userId: null, expiresAt: null, refreshAt: null,
       online: this.#env.isOnline(), error: null, lastUpdate: null, tabId,
@@ -76,7 +79,7 @@ export class Agent {
   setRunning(running: boolean): void {
     this.#running = running
     if (!running) this.#timer.cancel()
-    this.#wake()
+    this.changes.notify()
   }
 
   get lastError(): SessionKeeperError | null {
@@ -170,7 +173,7 @@ export class Agent {
       if (grant === 'waited' || (grant === 'free' && this.remote)) {
         // Another tab held the lock: its outcome is on its way over the channel (nothing orders
         // a lock grant after a message), unless it died. Wait a moment for it.
-        await this.waitUntil(() => !this.#stillNeeded(trigger, start) || this.#clock.now() < this.retryAt, this.options.handoffWaitMs)
+        await this.changes.until(() => !this.#stillNeeded(trigger, start) || this.#clock.now() < this.retryAt, this.options.handoffWaitMs)
         this.remote = null
         if (!this.#stillNeeded(trigger, start)) return
       }
@@ -178,12 +181,6 @@ export class Agent {
       if (!this.#env.isOnline()) return
       await this.#attempt(this.held!)
     }, progressSince)
-  }
-
-  /** Resolves once `done()` holds or `ms` has passed. */
-  async waitUntil(done: () => boolean, ms: number): Promise<void> {
-    const deadline = this.#clock.now() + ms
-    while (!done() && this.#clock.now() < deadline) await this.waitForChange(deadline - this.#clock.now())
   }
 
   #stillNeeded(trigger: Trigger, start: HeldToken): boolean {
@@ -268,7 +265,7 @@ export class Agent {
       refreshAt: refreshAt === Infinity ? null : refreshAt, ...patch,
     })
     this.#schedule(now, refreshAt, expiresAt)
-    this.#wake()
+    this.changes.notify()
   }
 
   /** One timer: at the refresh time (later in tabs that are not in front), or at expiry. */
@@ -281,23 +278,5 @@ export class Agent {
     if (now < expiresAt) target = Math.min(target, expiresAt)
     if (target === Infinity) this.#timer.cancel()
     else this.#timer.at(target)
-  }
-
-  /** Resolves on the next state change or after `ms`, whichever comes first. */
-  waitForChange(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const handle = this.#clock.setTimeout(done, ms)
-      const self = this
-      function done() {
-        self.#clock.clearTimeout(handle)
-        self.#waiters.delete(done)
-        resolve()
-      }
-      this.#waiters.add(done)
-    })
-  }
-
-  #wake(): void {
-    for (const waiter of [...this.#waiters]) waiter()
   }
 }

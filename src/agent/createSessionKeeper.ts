@@ -78,7 +78,7 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     channel?.post({ type: 'hello' })
     // Without a fresh token of our own, give the other tabs a moment to share theirs.
     const fresh = () => agent.isUsable() && !agent.isDue()
-    ready = (channel && !fresh() ? agent.waitUntil(fresh, o.helloWaitMs) : Promise.resolve()).then(() => {
+    ready = (channel && !fresh() ? agent.changes.until(fresh, o.helloWaitMs) : Promise.resolve()).then(() => {
       agent.loading = false
       agent.check()
     })
@@ -108,7 +108,7 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     const deadline = o.clock.now() + o.getTokenTimeoutMs
     let refreshed = false
     if (forceRefresh && agent.held) {
-      await Promise.race([agent.refresh('force'), agent.waitForChange(o.getTokenTimeoutMs)])
+      await Promise.race([agent.refresh('force'), agent.changes.next(o.getTokenTimeoutMs)])
       refreshed = true
     }
     for (;;) {
@@ -124,11 +124,11 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
       if (!o.environment.isOnline()) throw unavailable('Offline: no valid token and no way to refresh one')
       if (agent.retryAt > deadline) throw unavailable(`No valid token: ${agent.lastError?.message ?? 'refresh failed'}`)
       if (now >= deadline) throw unavailable(`No valid token within ${o.getTokenTimeoutMs} ms`)
-      if (now < agent.retryAt) await agent.waitForChange(agent.retryAt - now)
+      if (now < agent.retryAt) await agent.changes.next(agent.retryAt - now)
       else {
-        await Promise.race([agent.refresh('demand'), agent.waitForChange(deadline - now)])
+        await Promise.race([agent.refresh('demand'), agent.changes.next(deadline - now)])
         // Nothing to show for it (the lock went to a tab whose answer is still on its way): pause.
-        if (!agent.isUsable() && o.clock.now() >= agent.retryAt) await agent.waitForChange(50)
+        if (!agent.isUsable() && o.clock.now() >= agent.retryAt) await agent.changes.next(50)
       }
       refreshed = true
     }
