@@ -18,6 +18,8 @@ export function createLog(list: HTMLOListElement, colorOf: (tab: string) => stri
       ...rows.map((entry) => {
         const li = document.createElement('li')
         li.className = entry.kind
+        li.dataset.at = String(entry.at)
+        if (entry.iat !== undefined) li.dataset.iat = String(entry.iat)
         const time = document.createElement('time')
         time.textContent = new Date(entry.at).toLocaleTimeString(undefined, { hour12: false }) + `.${String(entry.at % 1000).padStart(3, '0')}`
         const who = document.createElement('span')
