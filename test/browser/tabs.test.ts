@@ -81,6 +81,12 @@ describe('in real Chromium', () => {
     const tokens = new Set(await Promise.all(pages.map(async (p) => (await state(p)).token)))
     expect(tokens.size).toBe(1)
     expect(await expiredSeen(pages)).toEqual([0, 0, 0, 0, 0])
+    // Nothing in storage, and the refresh token stays out of reach of page scripts.
+    for (const page of pages) {
+      const exposed = await page.evaluate(() => ({ stored: localStorage.length + sessionStorage.length, cookies: document.cookie }))
+      expect(exposed.stored).toBe(0)
+      expect(exposed.cookies).not.toMatch(/__refresh/)
+    }
   })
 
   it('closing the refreshing tab mid-refresh leaves no tab with an expired token', async () => {

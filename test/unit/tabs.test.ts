@@ -137,6 +137,19 @@ describe('several tabs', () => {
     expect(world.proxy.calls).toHaveLength(0)
   })
 
+  it('a refresh answer that lands after sign-out does not bring the session back', async () => {
+    const tabs = await openTabs(3)
+    world.proxy.latencyMs = 2_000
+    await advance(45_500) // a refresh is in flight in one tab
+    const refresher = tabs.find((tab) => tab.keeper.getStats().refreshRequests === 1)!
+    const other = tabs.find((tab) => tab !== refresher)!
+    other.keeper.signOut()
+    await advance(3_000) // the answer arrives after the sign-out
+    for (const tab of tabs) expect(tab.keeper.getState()).toMatchObject({ status: 'signedOut', token: null })
+    await advance(60_000)
+    expect(world.proxy.calls).toHaveLength(1)
+  })
+
   it('a 401 in one tab signs every tab out with refresh_rejected', async () => {
     const tabs = await openTabs(3)
     world.proxy.script = [401]
