@@ -130,6 +130,9 @@ export class Agent {
     try {
       const token = decodeSessionToken(raw)
       const found = fromUnmeasured(token, this.#clock.now())
+      // Later on, a cookie that contradicts the clock is left alone: the tab that refreshed it
+      // sends it over the channel with a measured offset, and refreshing it again would be waste.
+      if (found.suspect && !this.loading) return
       this.adopt(found, this.loading ? 'startup' : 'cookie', this.tabId, found.suspect)
     } catch (error) {
       if (this.held === null) this.publish({ error: error as SessionKeeperError })
@@ -203,9 +206,15 @@ export class Agent {
     try {
       const { token } = await this.transport(current.token)
       if (!this.#running) return
-      const next = fromRefresh(token, sentAt)
-      if (this.adopt(next, 'refresh')) {
-        this.channel?.post({ type: 'token', token: token.raw, offsetMs: next.offsetMs, skewKnown: true, cause: 'refresh' })
+      this.adopt(fromRefresh(token, sentAt), 'refresh')
+      const held = this.held
+      if (held?.token.raw !== token.raw) return // signed out meanwhile, or a newer token arrived
+      // Shared even when it equals the token held (issued within the same second): the others
+      // then learn its measured clock offset.
+      this.channel?.post({ type: 'token', token: token.raw, offsetMs: held.offsetMs, skewKnown: held.skewKnown, cause: 'refresh' })
+      if (this.backoff) {
+        this.backoff = null
+        this.publish({ error: null })
       }
     } catch (error) {
       if (!(error instanceof RefreshError)) throw error

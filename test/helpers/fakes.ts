@@ -48,6 +48,8 @@ export class FakeProxy {
   /** Outcomes for the next calls, in order: a status, a Response factory, or 'hang'. */
   script: (number | 'hang' | 'network' | (() => Response))[] = []
   retryAfter: string | null = null
+  /** Called with each issued token, as a browser's cookie jar would receive Set-Cookie. */
+  onIssue: (jwt: string) => void = () => {}
 
   fetch = async (input: Request | string | URL, init?: RequestInit): Promise<Response> => {
     const request = input instanceof Request ? input : new Request(String(input), init)
@@ -64,6 +66,7 @@ export class FakeProxy {
       return new Response(JSON.stringify({ error: { code: `status_${next}`, message: 'scripted failure' } }), { status: next, headers })
     }
     const jwt = sessionJwt(Date.now() + this.skewMs, { sid: body.session_id, lifetimeS: this.lifetimeS })
+    this.onIssue(jwt)
     return Response.json({ jwt })
   }
 }

@@ -19,6 +19,14 @@ export class World {
   /** The cookie jar the tabs share, as one browser profile does. */
   cookie: string | null = null
 
+  /** Makes the proxy's answers land in every tab's cookie jar, as its Set-Cookie would. */
+  shareCookies(): void {
+    this.proxy.onIssue = (jwt) => {
+      this.cookie = jwt
+      for (const tab of this.tabs) tab.env.cookies.set('__session', jwt)
+    }
+  }
+
   open(id: string, options: Partial<SessionKeeperOptions> & { env?: Partial<FakeEnvironment> } = {}): Tab {
     const env = Object.assign(new FakeEnvironment(), options.env ?? {})
     if (this.cookie) env.cookies.set('__session', this.cookie)

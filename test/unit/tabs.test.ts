@@ -55,6 +55,24 @@ describe('several tabs', () => {
     expect(world.proxy.calls.length).toBe(single)
   })
 
+  it.each([
+    ['10 minutes slow', 10 * 60_000, 0],
+    ['10 minutes fast', -10 * 60_000, 0],
+    ['10 minutes slow, stale cookie', 10 * 60_000, 20_000],
+    ['10 minutes fast, stale cookie', -10 * 60_000, 20_000],
+  ])('with a clock %s and the proxy setting the cookie, one request per cycle', async (_, skewMs, ageMs) => {
+    world.shareCookies()
+    world.proxy.skewMs = skewMs
+    world.cookie = sessionJwt(Date.now() + skewMs - ageMs)
+    const tabs = await openTabs(3)
+    await advance(5 * 60_000)
+    const times = world.proxy.calls.map((c) => c.at)
+    // One measuring refresh at start-up, then one per cycle: never two close together.
+    for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThan(10_000)
+    expect(world.proxy.calls.length).toBeLessThanOrEqual(8)
+    expect(tokens(tabs).size).toBe(1)
+  })
+
   it('a tab opened later takes the fresher token from the others without a request', async () => {
     const [first] = await openTabs(1)
     await advance(46_000)
