@@ -122,18 +122,24 @@ export class Agent {
     return true
   }
 
+  /**
+   * Adopts a token found without a clock measurement (cookie, app-supplied, `setToken`). Throws
+   * `TokenError` when malformed. A later cookie that contradicts the clock is left alone: the tab
+   * that refreshed it sends it over the channel with a measured offset.
+   */
+  adoptFound(raw: string, source: TokenSource): boolean {
+    const found = fromUnmeasured(decodeSessionToken(raw), this.#clock.now())
+    if (found.suspect && source === 'cookie') return false
+    return this.adopt(found, source, this.tabId, found.suspect)
+  }
+
   /** Adopts the token in the cookie if it is newer than ours (another library or the server set it). */
   readCookie(): void {
     if (this.options.initialToken !== undefined) return
     const raw = this.#env.readCookie(this.options.cookieName)
     if (raw === null || raw === this.held?.token.raw) return
     try {
-      const token = decodeSessionToken(raw)
-      const found = fromUnmeasured(token, this.#clock.now())
-      // Later on, a cookie that contradicts the clock is left alone: the tab that refreshed it
-      // sends it over the channel with a measured offset, and refreshing it again would be waste.
-      if (found.suspect && !this.loading) return
-      this.adopt(found, this.loading ? 'startup' : 'cookie', this.tabId, found.suspect)
+      this.adoptFound(raw, this.loading ? 'startup' : 'cookie')
     } catch (error) {
       if (this.held === null) this.publish({ error: error as SessionKeeperError })
     }

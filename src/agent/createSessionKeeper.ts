@@ -1,6 +1,5 @@
 import { systemClock } from '../core/clock.js'
 import { browserEnvironment } from '../core/environment.js'
-import { fromUnmeasured } from '../core/timing.js'
 import { decodeSessionToken } from '../core/token.js'
 import { createTransport, type FetchLike } from '../core/transport.js'
 import { SessionKeeperError } from '../errors/SessionKeeperError.js'
@@ -62,8 +61,8 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     const opened = o.channel(`session-keeper:v1:${o.channelName}`)
     const channel = opened ? new TabChannel(opened, tabId) : null
     agent.channel = channel
-    agent.locks = o.locks !== undefined ? (o.locks ?? (channel ? new ChannelLock(channel, o.clock, o.random) : soloLocks))
-      : (browserLocks() ?? (channel ? new ChannelLock(channel, o.clock, o.random) : soloLocks))
+    const chosen = o.locks === undefined ? browserLocks() : o.locks
+    agent.locks = chosen ?? (channel ? new ChannelLock(channel, o.clock, o.random) : soloLocks)
     const offMessages = channel?.on((message) => receive(agent, message))
     const offEvents = o.environment.listen(() => agent.check())
     teardown = () => {
@@ -89,9 +88,7 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     if (o.initialToken === undefined) return agent.readCookie()
     try {
       const raw = typeof o.initialToken === 'function' ? o.initialToken() : o.initialToken
-      if (raw === null || raw === undefined) return
-      const found = fromUnmeasured(decodeSessionToken(raw), o.clock.now())
-      agent.adopt(found, 'startup', tabId, found.suspect)
+      if (raw !== null && raw !== undefined) agent.adoptFound(raw, 'startup')
     } catch (error) {
       agent.publish({ error: error as SessionKeeperError })
     }
@@ -154,11 +151,9 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     getState: () => agent.store.get(),
     subscribe: (listener) => agent.store.subscribe(listener),
     setToken(jwt) {
-      const token = decodeSessionToken(jwt)
-      agent.forgetEnded(token.sessionId)
-      const found = fromUnmeasured(token, o.clock.now())
-      if (!agent.adopt(found, 'setToken', tabId, found.suspect)) return false
-      agent.channel?.post({ type: 'token', token: jwt, offsetMs: found.offsetMs, skewKnown: false, cause: 'set' })
+      agent.forgetEnded(decodeSessionToken(jwt).sessionId)
+      if (!agent.adoptFound(jwt, 'setToken')) return false
+      agent.channel?.post({ type: 'token', token: jwt, offsetMs: agent.held!.offsetMs, skewKnown: false, cause: 'set' })
       agent.check()
       return true
     },
