@@ -3,7 +3,9 @@ import type { Clock } from '../core/clock.js'
 import type { Environment } from '../core/environment.js'
 import { WakeTimer } from '../core/scheduler.js'
 import { Store } from '../core/store.js'
-import { backoffDelayMs, fromRefresh, fromUnmeasured, localExpiry, refreshMarginMs, type HeldToken } from '../core/timing.js'
+import {
+  backoffDelayMs, fromRefresh, fromUnmeasured, localExpiry, refreshMarginMs, withServerDate, type HeldToken,
+} from '../core/timing.js'
 import { decodeSessionToken, isNewer } from '../core/token.js'
 import type { Transport } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
@@ -227,6 +229,11 @@ export class Agent {
       this.stats.refreshFailures++
       if (!this.#running) return
       if (error.code === 'refresh_rejected') return this.endSession(error, true)
+      // A failed refresh still tells the time: an unmeasured token gets a real deadline.
+      if (this.held && !this.held.skewKnown && error.serverDate !== undefined) {
+        this.held = withServerDate(this.held, sentAt, error.serverDate)
+        this.suspect = false
+      }
       const attempt = (this.backoff?.attempt ?? -1) + 1
       const retryAt = error.retryable ? this.#clock.now() + backoffDelayMs(attempt, this.backoffOptions(), error.retryAfterMs) : null
       this.backoff = { attempt, retryAt: retryAt ?? Infinity, error }

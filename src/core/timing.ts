@@ -37,6 +37,14 @@ export function fromRefresh(token: SessionToken, requestSentAt: number): HeldTok
 }
 
 /**
+ * Re-measures a held token's offset from the proxy's `Date` header (whole seconds, stamped
+ * between sending and receiving): the lowest offset consistent with it, so expiry errs early.
+ */
+export function withServerDate(held: HeldToken, requestSentAt: number, serverDate: number): HeldToken {
+  return { token: held.token, offsetMs: requestSentAt - serverDate - 1000, skewKnown: true }
+}
+
+/**
  * A token found in a cookie or handed over by the app, with no measurement of the clock. The
  * local clock is trusted unless the token contradicts it: issued in our future (clock slow)
  * or older than its own lifetime while the app still holds it (clock fast). Then the token is

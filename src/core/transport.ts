@@ -77,7 +77,13 @@ async function toError(response: Response): Promise<RefreshError> {
   const serverCode = typeof detail.code === 'string' ? detail.code.slice(0, 100) : undefined
   const serverMessage = typeof detail.message === 'string' ? `: ${detail.message.slice(0, 300)}` : ''
   const status = response.status
-  const details = { status, serverCode, retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) }
+  const date = Date.parse(response.headers.get('date') ?? '')
+  const details = {
+    status,
+    serverCode,
+    retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+    serverDate: Number.isNaN(date) ? undefined : date,
+  }
   const text = `The proxy answered ${status}${serverMessage}`
   if (status === 401) return new RefreshError('refresh_rejected', text, details)
   if (status === 429) return new RefreshError('refresh_rate_limited', text, details)

@@ -21,16 +21,19 @@ export class RefreshError extends SessionKeeperError {
   readonly serverCode: string | undefined
   /** Delay the proxy asked for with `Retry-After`, in milliseconds. */
   readonly retryAfterMs: number | undefined
+  /** The proxy's `Date` header (ms since epoch on its clock), used to measure clock skew. */
+  readonly serverDate: number | undefined
 
   constructor(
     code: RefreshErrorCode,
     message: string,
-    details: { status?: number; serverCode?: string; retryAfterMs?: number; cause?: unknown } = {},
+    details: { status?: number; serverCode?: string; retryAfterMs?: number; serverDate?: number; cause?: unknown } = {},
   ) {
     super(code, message, { cause: details.cause })
     this.status = details.status
     this.serverCode = details.serverCode
     this.retryAfterMs = details.retryAfterMs
+    this.serverDate = details.serverDate
   }
 
   /**

@@ -61,7 +61,7 @@ export class FakeProxy {
     if (next === 'network') throw new TypeError('Failed to fetch')
     if (typeof next === 'function') return next()
     if (typeof next === 'number') {
-      const headers: Record<string, string> = { 'content-type': 'application/json' }
+      const headers: Record<string, string> = { 'content-type': 'application/json', date: new Date(Date.now() + this.skewMs).toUTCString() }
       if (this.retryAfter !== null) headers['retry-after'] = this.retryAfter
       return new Response(JSON.stringify({ error: { code: `status_${next}`, message: 'scripted failure' } }), { status: next, headers })
     }

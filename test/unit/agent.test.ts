@@ -115,11 +115,11 @@ describe('a single tab', () => {
   it('does not retry a 400 and keeps the token until it expires', async () => {
     world.proxy.script = [400]
     const { keeper } = await startTab()
-    await advance(59_000)
+    await advance(57_000) // (the Date header moved the deadline up to a second earlier: conservative)
     expect(world.proxy.calls).toHaveLength(1)
     expect(keeper.getState()).toMatchObject({ status: 'active', token: world.cookie })
     expect(keeper.getState().error?.code).toBe('refresh_refused')
-    await advance(2_000)
+    await advance(3_000)
     expect(keeper.getState().status).toBe('expired')
     await expect(keeper.getToken()).rejects.toBeInstanceOf(TokenUnavailableError)
   })
@@ -202,6 +202,21 @@ describe('a single tab', () => {
       const exp = JSON.parse(Buffer.from(token!.split('.')[1], 'base64url').toString()).exp * 1000
       expect(exp).toBeGreaterThan(Date.now() + skewMs) // valid on the server's clock
     }
+  })
+
+  it('with a slow clock and the proxy down, learns the real deadline from the Date header', async () => {
+    world.proxy.skewMs = 10 * 60_000 // the server is 10 minutes ahead of this machine
+    world.proxy.script = Array(50).fill(503)
+    world.cookie = sessionJwt(Date.now() + world.proxy.skewMs - 50_000) // 10 s left on the server
+    const { keeper } = await startTab({ getTokenTimeoutMs: 1_000 })
+    await flush()
+    expect(world.proxy.calls.length).toBeGreaterThanOrEqual(1)
+    const left = keeper.getState().expiresAt! - Date.now()
+    expect(left).toBeLessThanOrEqual(10_000)
+    expect(left).toBeGreaterThan(7_500)
+    await advance(11_000)
+    expect(keeper.getState().status).toBe('expired')
+    await expect(keeper.getToken()).rejects.toMatchObject({ code: 'token_unavailable' })
   })
 
   it('shares one request among concurrent getToken calls on an expired token', async () => {
