@@ -163,7 +163,13 @@ export class Agent {
     const start = this.held
     if (start === null || this.signedOut) return Promise.resolve()
     this.#inflight = this.#refreshUnderLock(trigger, start)
-      .catch((error: unknown) => this.publish({ error: error as SessionKeeperError }))
+      .catch((error: unknown) => {
+        // Our lock was stolen while we were frozen: the callback ran on, nothing to report.
+        if ((error as { name?: string })?.name === 'AbortError') return
+        queueMicrotask(() => {
+          throw error // a bug: surface it to the page's error reporting, keep the agent running
+        })
+      })
       .finally(() => {
         this.#inflight = null
         this.publish()
