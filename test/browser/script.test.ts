@@ -31,7 +31,7 @@ describe('the <script> build on a plain HTML page', () => {
     await page.waitForFunction(() => (window as unknown as { __events: string[] }).__events.includes('refreshing'), null, { timeout: 8_000 })
     const token = await page.evaluate(() => (window as unknown as { sessionKeeper: { getToken(): Promise<string> } }).sessionKeeper.getToken())
     expect(token.split('.')).toHaveLength(3)
-    expect(app.requests.length).toBeGreaterThanOrEqual(1)
+    await expect.poll(() => app.requests.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(1) // the refresh reached the proxy
     expect(errors).toEqual([])
     await context.close()
   })
