@@ -9,8 +9,8 @@ import { createServer } from 'node:http'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { createRefreshHandler, toNodeHandler } from '../src/server/index.js'
-import { close, listen } from '../test/helpers/servers.js'
+import { createRefreshHandler, toNodeHandler } from '../../src/server/index.js'
+import { close, listen } from '../helpers/servers.js'
 
 const run = promisify(execFile)
 const TOTAL = Number(process.env.BENCH_REQUESTS ?? 4000)
@@ -19,7 +19,7 @@ const SESSIONS = 256 // more than in flight, so no two concurrent requests coale
 
 // The emulator runs in its own process; the proxy in this one; the load in a third.
 const info = join(mkdtempSync(join(tmpdir(), 'sk-emulator-')), 'emulator.json')
-const tsx = new URL('../node_modules/.bin/tsx', import.meta.url).pathname
+const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname
 const child = spawn(tsx, [new URL('./emulator-process.ts', import.meta.url).pathname, info, String(SESSIONS)], { stdio: 'inherit' })
 for (let i = 0; i < 300 && !existsSync(info); i++) await new Promise((resolve) => setTimeout(resolve, 100))
 const clerk = JSON.parse(readFileSync(info, 'utf8')) as {

@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { startApp, type App } from '../test/helpers/app.js'
-import { launchChromium } from '../test/helpers/chromium.js'
+import { startApp, type App } from '../helpers/app.js'
+import { launchChromium } from '../helpers/chromium.js'
 
 const LIFETIME_S = Number(process.env.BENCH_LIFETIME_S ?? 6)
 const GENERATIONS = Number(process.env.BENCH_GENERATIONS ?? 8)
@@ -209,6 +209,6 @@ process.exit(goals.every((g) => g.ok) ? 0 : 1)
 
 declare global {
   interface Window {
-    sessionKeeper?: import('../src/index.js').SessionKeeper
+    sessionKeeper?: import('../../src/index.js').SessionKeeper
   }
 }

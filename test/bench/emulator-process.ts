@@ -1,9 +1,9 @@
 /** The emulator in a process of its own, so the proxy under test does not share its CPU time. */
 import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
-import { toNodeHandler } from '../src/server/index.js'
-import { createClerkEmulator } from '../src/testing/index.js'
-import { listen } from '../test/helpers/servers.js'
+import { toNodeHandler } from '../../src/server/index.js'
+import { createClerkEmulator } from '../../src/testing/index.js'
+import { listen } from '../helpers/servers.js'
 
 const [file, count] = process.argv.slice(2)
 const clerk = createClerkEmulator()
