@@ -3,17 +3,16 @@ import type { Clock } from '../core/clock.js'
 import type { Environment } from '../core/environment.js'
 import { WakeTimer } from '../core/scheduler.js'
 import { Store } from '../core/store.js'
-import {
-  backoffDelayMs, fromRefresh, fromUnmeasured, localExpiry, refreshMarginMs, withServerDate, type HeldToken,
-} from '../core/timing.js'
+import { fromUnmeasured, localExpiry, type HeldToken } from '../core/timing.js'
 import { decodeSessionToken, isNewer } from '../core/token.js'
 import type { Transport } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
 import type { SessionKeeperError } from '../errors/SessionKeeperError.js'
 import type { TabChannel } from '../tabs/channel.js'
 import { withLock, type LockManagerLike } from '../tabs/locks.js'
+import { attempt } from './attempt.js'
 import type { ResolvedOptions } from './options.js'
-import type { SessionState, SessionStats, TokenSource } from './state.js'
+import { deriveView, dueAt, type AgentFacts, type SessionState, type SessionStats, type TokenSource } from './state.js'
 
 type Trigger = 'scheduled' | 'standby' | 'demand' | 'force'
 
@@ -98,10 +97,16 @@ export class Agent {
   }
 
   isDue(now = this.#clock.now()): boolean {
-    if (this.held === null) return false
-    if (this.suspect) return true
-    const margin = refreshMarginMs(this.held.token.lifetimeMs, this.options.refreshMarginMs)
-    return now >= localExpiry(this.held) - margin
+    const due = dueAt(this.#facts(), now)
+    return due !== null && now >= due
+  }
+
+  #facts(): AgentFacts {
+    return {
+      held: this.held, signedOut: this.signedOut, loading: this.loading, suspect: this.suspect,
+      busy: this.#inflight !== null || this.remote !== null, retryAt: this.retryAt,
+      configuredMarginMs: this.options.refreshMarginMs,
+    }
   }
 
   /** Adopts a token if it is newer than the one held (or a new session). Returns whether it did. */
@@ -196,7 +201,7 @@ export class Agent {
       }
       if (trigger !== 'force' && this.#clock.now() < this.retryAt) return
       if (!this.#env.isOnline()) return
-      await this.#attempt(this.held!)
+      await attempt(this, this.held!)
     }, progressSince)
   }
 
@@ -211,49 +216,6 @@ export class Agent {
     const left = this.held ? localExpiry(this.held) - this.#clock.now() - 5000 : Infinity
     // Jitter, so that tabs behind the same frozen holder do not all steal at once.
     return Math.max(250, Math.min(this.options.lockTimeoutMs, left)) + Math.round(this.options.random() * 250)
-  }
-
-  async #attempt(current: HeldToken): Promise<void> {
-    this.channel?.post({ type: 'refreshing', sessionId: current.token.sessionId })
-    this.stats.refreshRequests++
-    const sentAt = this.#clock.now()
-    try {
-      const { token } = await this.transport(current.token)
-      if (!this.#running) return
-      this.adopt(fromRefresh(token, sentAt), 'refresh')
-      const held = this.held
-      if (held?.token.raw !== token.raw) return // signed out meanwhile, or a newer token arrived
-      // Shared even when it equals the token held (issued within the same second): the others
-      // then learn its measured clock offset.
-      this.channel?.post({ type: 'token', token: token.raw, offsetMs: held.offsetMs, skewKnown: held.skewKnown, cause: 'refresh' })
-      if (this.backoff) {
-        this.backoff = null
-        this.publish({ error: null })
-      }
-    } catch (error) {
-      if (!(error instanceof RefreshError)) throw error
-      this.stats.refreshFailures++
-      if (!this.#running) return
-      if (error.code === 'refresh_rejected') return this.endSession(error, true)
-      // A failed refresh still tells the time: an unmeasured token gets a real deadline.
-      if (this.held && !this.held.skewKnown && error.serverDate !== undefined) {
-        this.held = withServerDate(this.held, sentAt, error.serverDate)
-        this.suspect = false
-      }
-      const attempt = (this.backoff?.attempt ?? -1) + 1
-      const retryAt = error.retryable ? this.#clock.now() + backoffDelayMs(attempt, this.backoffOptions(), error.retryAfterMs) : null
-      this.backoff = { attempt, retryAt: retryAt ?? Infinity, error }
-      this.channel?.post({
-        type: 'refresh-failed', sessionId: current.token.sessionId, code: error.code,
-        message: error.message.slice(0, 500), attempt, retryAt,
-      })
-      this.publish({ error })
-    }
-  }
-
-  backoffOptions() {
-    const { retryBaseDelayMs: baseDelayMs, retryMaxDelayMs: maxDelayMs, random } = this.options
-    return { baseDelayMs, maxDelayMs, random }
   }
 
   /** An explicit `setToken` for a session that ended here revives it. */
@@ -278,19 +240,11 @@ export class Agent {
   /** Recomputes the state, notifies subscribers and waiters, and re-aims the timer. */
   publish(patch: Partial<SessionState> = {}): void {
     const now = this.#clock.now()
-    const held = this.held
-    const expiresAt = held ? localExpiry(held) : null
-    const margin = held ? refreshMarginMs(held.token.lifetimeMs, this.options.refreshMarginMs) : 0
-    const refreshAt = held && !this.signedOut ? Math.max(this.suspect ? now : expiresAt! - margin, this.retryAt) : null
-    const status = this.signedOut
-      ? 'signedOut'
-      : held === null
-        ? this.loading ? 'loading' : 'signedOut'
-        : this.#inflight || this.remote ? 'refreshing' : now < expiresAt! ? 'active' : 'expired'
+    const { status, expiresAt, refreshAt } = deriveView(this.#facts(), now)
+    const token = this.held?.token
     this.store.set({
-      status, token: held?.token.raw ?? null, sessionId: held?.token.sessionId ?? null,
-      userId: held?.token.userId ?? null, expiresAt, online: this.#env.isOnline(),
-      refreshAt: refreshAt === Infinity ? null : refreshAt, ...patch,
+      status, token: token?.raw ?? null, sessionId: token?.sessionId ?? null, userId: token?.userId ?? null,
+      expiresAt, online: this.#env.isOnline(), refreshAt: refreshAt === Infinity ? null : refreshAt, ...patch,
     })
     this.#schedule(now, refreshAt, expiresAt)
     this.changes.notify()

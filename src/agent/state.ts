@@ -1,3 +1,4 @@
+import { localExpiry, refreshMarginMs, type HeldToken } from '../core/timing.js'
 import type { SessionKeeperError } from '../errors/SessionKeeperError.js'
 
 /**
@@ -54,4 +55,39 @@ export interface SessionStats {
   lateTimers: number
   /** Times this tab took the refresh lock from a holder that did not let go in time. */
   lockSteals: number
+}
+
+/** What one tab knows, from which the public state and the timer are derived. */
+export interface AgentFacts {
+  held: HeldToken | null
+  signedOut: boolean
+  loading: boolean
+  /** A refresh is in flight in this tab or, as announced, in another. */
+  busy: boolean
+  /** The held token contradicts the clock and is due now. */
+  suspect: boolean
+  /** No retry before this time (0: none pending; Infinity: not until asked). */
+  retryAt: number
+  configuredMarginMs: number | undefined
+}
+
+/** When the held token is due for refresh (local ms), or null without one. */
+export function dueAt(facts: Pick<AgentFacts, 'held' | 'suspect' | 'configuredMarginMs'>, now: number): number | null {
+  if (facts.held === null) return null
+  if (facts.suspect) return now
+  return localExpiry(facts.held) - refreshMarginMs(facts.held.token.lifetimeMs, facts.configuredMarginMs)
+}
+
+/** `status`, `expiresAt` and `refreshAt` (Infinity when no retry is planned) at `now`. */
+export function deriveView(facts: AgentFacts, now: number) {
+  const { held, signedOut, loading, busy } = facts
+  const expiresAt = held ? localExpiry(held) : null
+  const due = signedOut ? null : dueAt(facts, now)
+  const refreshAt = due === null ? null : Math.max(due, facts.retryAt)
+  const status: SessionStatus = signedOut
+    ? 'signedOut'
+    : held === null
+      ? loading ? 'loading' : 'signedOut'
+      : busy ? 'refreshing' : now < expiresAt! ? 'active' : 'expired'
+  return { status, expiresAt, refreshAt }
 }

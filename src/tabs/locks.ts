@@ -1,4 +1,4 @@
-import { sleep, type Clock } from '../core/clock.js'
+import type { Clock } from '../core/clock.js'
 
 /** The subset of the Web Locks API (`navigator.locks`) the agent uses. */
 export interface LockManagerLike {
