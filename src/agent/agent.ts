@@ -12,7 +12,7 @@ import type { TabChannel } from '../tabs/channel.js'
 import { withLock, type LockManagerLike } from '../tabs/locks.js'
 import { attempt } from './attempt.js'
 import type { ResolvedOptions } from './options.js'
-import { deriveView, dueAt, type AgentFacts, type SessionState, type SessionStats, type TokenSource } from './state.js'
+import { deriveView, dueAt, LOADING_STATE, type AgentFacts, type SessionState, type SessionStats, type TokenSource } from './state.js'
 
 type Trigger = 'scheduled' | 'standby' | 'demand' | 'force'
 
@@ -62,10 +62,7 @@ export class Agent {
     this.#clock = options.clock
     this.#env = options.environment
     this.changes = new Changes(this.#clock)
-    this.store = new Store<SessionState>({
-      status: 'loading', token: null, sessionId: null, userId: null, expiresAt: null, refreshAt: null,
-      online: this.#env.isOnline(), error: null, lastUpdate: null, tabId,
-    })
+    this.store = new Store<SessionState>({ ...LOADING_STATE, online: this.#env.isOnline(), tabId })
     this.#timer = new WakeTimer(this.#clock, (lateByMs) => {
       this.stats.timerCallbacks++
       if (lateByMs > 1000) this.stats.lateTimers++

@@ -1,5 +1,5 @@
 import { decodeSessionToken } from '../core/token.js'
-import { RefreshError } from '../errors/RefreshError.js'
+import { isRefreshErrorCode, RefreshError } from '../errors/RefreshError.js'
 import type { TabMessage } from '../tabs/protocol.js'
 import type { Agent } from './agent.js'
 
@@ -44,8 +44,10 @@ export function receive(agent: Agent, message: TabMessage): void {
       if (message.sessionId !== ours) return ignore()
       if (message.from === agent.remote?.from) agent.remote = null
       const now = agent.options.clock.now()
-      const retryAt = message.retryAt === null ? Infinity : Math.min(message.retryAt, now + agent.options.retryMaxDelayMs)
-      const code = message.code as RefreshError['code']
+      // Capped, even "never" (a 400 there): a forged message cannot stop refreshes for long.
+      const retryAt = Math.min(message.retryAt ?? Infinity, now + agent.options.retryMaxDelayMs)
+      // A code from the channel is only trusted if it belongs to the closed union.
+      const code = isRefreshErrorCode(message.code) ? message.code : 'refresh_unavailable'
       const error = new RefreshError(code, `Refresh failed in another tab: ${message.message}`)
       agent.backoff = { attempt: message.attempt, retryAt, error }
       return agent.publish({ error })

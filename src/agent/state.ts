@@ -91,3 +91,17 @@ export function deriveView(facts: AgentFacts, now: number) {
       : busy ? 'refreshing' : now < expiresAt! ? 'active' : 'expired'
   return { status, expiresAt, refreshAt }
 }
+
+/** What a binding shows before a keeper has a state of its own, e.g. during server rendering. */
+export const LOADING_STATE: SessionState = Object.freeze({
+  status: 'loading',
+  token: null,
+  sessionId: null,
+  userId: null,
+  expiresAt: null,
+  refreshAt: null,
+  online: true,
+  error: null,
+  lastUpdate: null,
+  tabId: '',
+})

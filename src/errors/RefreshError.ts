@@ -11,6 +11,15 @@ export type RefreshErrorCode = Extract<
   | 'refresh_bad_response'
 >
 
+const CODES: readonly string[] = [
+  'refresh_network', 'refresh_timeout', 'refresh_rate_limited', 'refresh_unavailable',
+  'refresh_rejected', 'refresh_refused', 'refresh_bad_response',
+] satisfies RefreshErrorCode[]
+
+export function isRefreshErrorCode(value: string): value is RefreshErrorCode {
+  return CODES.includes(value)
+}
+
 /** A refresh through the proxy failed. `retryable` says whether the agent will try again. */
 export class RefreshError extends SessionKeeperError {
   override name = 'RefreshError'

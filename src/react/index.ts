@@ -1,7 +1,6 @@
 import { createContext, createElement, useContext, useEffect, useSyncExternalStore, type ReactNode } from 'react'
 import type { SessionKeeper } from '../agent/createSessionKeeper.js'
-import { LOADING_STATE } from '../agent/loadingState.js'
-import type { SessionState } from '../agent/state.js'
+import { LOADING_STATE, type SessionState } from '../agent/state.js'
 
 const KeeperContext = createContext<SessionKeeper | null>(null)
 

@@ -228,6 +228,15 @@ describe('several tabs', () => {
     expect(tokens(tabs).size).toBe(1)
   })
 
+  it('keep error codes from the channel inside the closed union', async () => {
+    const tabs = await openTabs(1)
+    const hostile = intruder()
+    hostile.postMessage({ v: PROTOCOL_VERSION, from: 'x', type: 'refresh-failed', sessionId: 'sess_1', code: 'pwned', message: 'forged', attempt: 0, retryAt: null })
+    await flush()
+    hostile.close()
+    expect(tabs[0].keeper.getState().error?.code).toBe('refresh_unavailable')
+  })
+
   it('work one tab at a time with no BroadcastChannel at all', async () => {
     const tabs = await openTabs(1, { channel: () => null, locks: undefined })
     await advance(3 * 46_000)
