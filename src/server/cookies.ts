@@ -1,19 +1,25 @@
-/** Parses a `Cookie` request header into a map (first occurrence wins, as browsers order them). */
-export function parseCookies(header: string | null): Map<string, string> {
-  const cookies = new Map<string, string>()
+/**
+ * Every value of every cookie in a `Cookie` header, in header order. A name can appear more than
+ * once: a sibling subdomain can "toss" a cookie of the same name onto the parent domain, and the
+ * browser sends both.
+ */
+export function parseCookies(header: string | null): Map<string, string[]> {
+  const cookies = new Map<string, string[]>()
   if (!header) return cookies
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
     if (eq <= 0) continue
     const name = part.slice(0, eq).trim()
-    if (cookies.has(name)) continue
     let value = part.slice(eq + 1).trim()
     if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
     try {
-      cookies.set(name, decodeURIComponent(value))
+      value = decodeURIComponent(value)
     } catch {
-      cookies.set(name, value)
+      // kept as sent
     }
+    const values = cookies.get(name)
+    if (values) values.push(value)
+    else cookies.set(name, [value])
   }
   return cookies
 }
@@ -24,17 +30,25 @@ export function parseCookies(header: string | null): Map<string, string> {
  */
 export async function cookieSuffix(publishableKey: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-1', new TextEncoder().encode(publishableKey))
-  return base64url(new Uint8Array(digest)).slice(0, 8)
+  let binary = ''
+  for (const byte of new Uint8Array(digest)) binary += String.fromCharCode(byte)
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '').slice(0, 8)
 }
 
-function base64url(bytes: Uint8Array): string {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+/** The frontend API host inside a publishable key (`pk_test_`/`pk_live_` + base64(`host$`)), or null. */
+export function frontendApiOf(publishableKey: string): string | null {
+  const match = /^pk_(?:test|live)_([A-Za-z0-9+/=_-]+)$/.exec(publishableKey)
+  if (!match) return null
+  try {
+    const decoded = atob(match[1]!.replace(/-/g, '+').replace(/_/g, '/'))
+    return decoded.length > 1 && decoded.endsWith('$') ? decoded.slice(0, -1) : null
+  } catch {
+    return null
+  }
 }
 
 export interface SessionCookieOptions {
-  /** @default '__session' */
+  /** @default '__session' (and `__session_<suffix>` beside it, as Clerk's browser SDK writes) */
   name?: string
   /** @default true when the request came over https */
   secure?: boolean
@@ -44,16 +58,21 @@ export interface SessionCookieOptions {
   domain?: string
   /** @default '/' */
   path?: string
+  /**
+   * The cookie outlives the JWT inside it, as Clerk's own cookie does: if it vanished, Clerk's
+   * middleware would see `__client_uat` without a session and send the user through a handshake.
+   * @default 31_536_000 (one year)
+   */
+  maxAgeSeconds?: number
 }
 
-/**
- * The session cookie as Clerk sets it: readable by page scripts (the frontend reads it), not
- * HttpOnly, `Path=/`, `SameSite=Lax`, `Secure` on https; it expires with the token.
- */
-export function sessionCookie(jwt: string, maxAgeSeconds: number, secureRequest: boolean, options: SessionCookieOptions = {}): string {
-  const parts = [`${options.name ?? '__session'}=${jwt}`, `Path=${options.path ?? '/'}`]
+const YEAR_SECONDS = 31_536_000
+
+/** A session cookie as Clerk's browser SDK writes it: not HttpOnly, `Path=/`, `SameSite=Lax`, a year. */
+export function sessionCookie(name: string, jwt: string, secureRequest: boolean, options: SessionCookieOptions = {}): string {
+  const parts = [`${name}=${jwt}`, `Path=${options.path ?? '/'}`]
   if (options.domain) parts.push(`Domain=${options.domain}`)
-  parts.push(`Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}`)
+  parts.push(`Max-Age=${options.maxAgeSeconds ?? YEAR_SECONDS}`)
   if (options.secure ?? secureRequest) parts.push('Secure')
   parts.push(`SameSite=${options.sameSite ?? 'Lax'}`)
   return parts.join('; ')

@@ -1,7 +1,8 @@
 import ky, { TimeoutError } from 'ky'
 import { decodeSessionToken } from '../core/token.js'
 import { parseRetryAfter } from '../core/transport.js'
-import { ProxyError } from './errors.js'
+import { ProxyError, recoveryRequired } from './errors.js'
+import type { FetchLike } from './verify.js'
 
 /** Clerk's `RefreshSessionRequestBody`, as sent to `POST /v1/sessions/{id}/refresh`. */
 export interface RefreshSessionRequestBody {
@@ -19,24 +20,37 @@ export interface UpstreamResult {
   cookies?: string[]
 }
 
-/** Performs one refresh; throws ProxyError for every outcome but success. */
-export type Upstream = (sessionId: string, body: RefreshSessionRequestBody, signal: AbortSignal) => Promise<UpstreamResult>
+/**
+ * Performs one refresh; throws ProxyError for every outcome but success (`reason`: Clerk's code).
+ * `suffixedCookies` asks Clerk for suffixed cookie names, as Clerk's SDK does when the suffixed
+ * refresh cookie was used.
+ */
+export type Upstream = (
+  sessionId: string,
+  body: RefreshSessionRequestBody,
+  signal: AbortSignal,
+  options?: { suffixedCookies?: boolean },
+) => Promise<UpstreamResult>
+
+/** The Backend API version this proxy speaks, as Clerk's SDK 3.25 pins it. */
+export const CLERK_API_VERSION = '2026-05-12'
 
 export interface ClerkUpstreamOptions {
   secretKey: string
   apiUrl: string
   timeoutMs: number
-  fetch: (input: Request | string | URL, init?: RequestInit) => Promise<Response>
+  /** Headers of every call to Clerk: `Clerk-API-Version`, `User-Agent`. */
+  headers: Record<string, string>
+  fetch: FetchLike
 }
 
-/** Clerk error codes that say the session itself is over, whatever the token's age. */
-const SESSION_ENDED = new Set([
-  'signed_out', 'session_revoked', 'session_not_active', 'session_expired', 'session_ended',
-  'resource_not_found', 'refresh_token_invalid',
-])
+/** Clerk's codes that say the session itself is over: the only ones that sign the user out. */
+export const SESSION_ENDED_CODES: readonly string[] = [
+  'session_refresh_session_not_found', 'session_refresh_inactive_session', 'session_refresh_user_not_found',
+]
 
-/** Clerk error codes that mean our secret key was refused, not the user's session. */
-const KEY_ERRORS = new Set(['authentication_invalid', 'clerk_key_invalid', 'api_key_invalid', 'secret_key_invalid'])
+/** Clerk's codes that mean our secret key was refused, not the user's session. */
+const KEY_ERRORS: readonly string[] = ['clerk_key_invalid', 'authorization_header_format_invalid', 'could_not_authenticate_request']
 
 export function clerkUpstream(options: ClerkUpstreamOptions): Upstream {
   const client = ky.create({
@@ -45,21 +59,24 @@ export function clerkUpstream(options: ClerkUpstreamOptions): Upstream {
     retry: 0,
     timeout: options.timeoutMs,
     throwHttpErrors: false,
-    headers: { Authorization: `Bearer ${options.secretKey}` },
+    // A redirect would re-send the refresh token to wherever `Location` points: never follow.
+    redirect: 'manual',
+    headers: { ...options.headers, Authorization: `Bearer ${options.secretKey}` },
     fetch: (input, init) => options.fetch(input, init),
   })
 
-  return async (sessionId, body, signal) => {
+  return async (sessionId, body, signal, { suffixedCookies = false } = {}) => {
     let response: Response
     try {
-      response = await client(`v1/sessions/${encodeURIComponent(sessionId)}/refresh`, { json: body, signal })
+      const searchParams = suffixedCookies ? { suffixed_cookies: 'true' } : undefined
+      response = await client(`v1/sessions/${encodeURIComponent(sessionId)}/refresh`, { json: body, signal, searchParams })
     } catch (error) {
       if (error instanceof TimeoutError) throw new ProxyError(504, 'upstream_timeout', 'Clerk did not answer in time')
       throw new ProxyError(503, 'upstream_unavailable', 'Clerk could not be reached', { 'Retry-After': '5' })
     }
     const payload = await response.json().catch(() => undefined)
-    if (response.ok) return readSuccess(payload, sessionId)
-    throw mapFailure(response, payload)
+    if (response.status === 200) return readSuccess(payload, sessionId)
+    throw mapClerkFailure(response, payload)
   }
 }
 
@@ -69,7 +86,8 @@ function readSuccess(payload: unknown, sessionId: string): UpstreamResult {
   let cookies: string[] | undefined
   if (Array.isArray(value.cookies) && value.cookies.every((c) => typeof c === 'string')) {
     cookies = value.cookies as string[]
-    const session = cookies.map((c) => /^__session(?:_[A-Za-z0-9_-]+)?=([^;]+)/.exec(c)).find(Boolean)
+    // As Clerk's SDK does: the new JWT is the value of the last `__session*` directive.
+    const session = cookies.map((c) => /^__session(?:_[A-Za-z0-9_-]+)?=([^;]+)/.exec(c)).filter(Boolean).pop()
     jwt = session?.[1]
   }
   try {
@@ -80,24 +98,25 @@ function readSuccess(payload: unknown, sessionId: string): UpstreamResult {
   return { jwt: jwt as string, cookies }
 }
 
-function mapFailure(response: Response, payload: unknown): ProxyError {
-  const status = response.status
-  const codes = ((payload as { errors?: { code?: unknown }[] })?.errors ?? []).map((e) => e?.code)
-  if ((status === 401 || status === 403) && codes.some((code) => KEY_ERRORS.has(code as string))) {
-    return new ProxyError(502, 'upstream_auth_failed', 'Clerk refused the secret key')
+/** Clerk's answer → the proxy's wire status (CONTRACT.md). Only "the session is over" is a 401. */
+export function mapClerkFailure(response: Pick<Response, 'status' | 'headers'>, payload: unknown): ProxyError {
+  const { status } = response
+  const first = (payload as { errors?: { code?: unknown }[] } | undefined)?.errors?.[0]?.code
+  const code = typeof first === 'string' ? first.slice(0, 100) : undefined
+  if ((status === 401 || status === 403) && code !== undefined && KEY_ERRORS.includes(code)) {
+    return new ProxyError(502, 'upstream_auth_failed', 'Clerk refused the secret key', {}, code)
   }
   if (status === 429) {
-    const seconds = Math.ceil((parseRetryAfter(response.headers.get('retry-after')) ?? 10_000) / 1000)
-    return new ProxyError(429, 'rate_limited', 'Too many refreshes; retry later', { 'Retry-After': String(seconds) })
+    const seconds = Math.min(60, Math.ceil((parseRetryAfter(response.headers.get('retry-after')) ?? 10_000) / 1000))
+    return new ProxyError(429, 'rate_limited', 'Too many refreshes; retry later', { 'Retry-After': String(seconds) }, code)
   }
   if (status >= 500) {
-    const retryAfter = response.headers.get('retry-after')
-    return new ProxyError(503, 'upstream_unavailable', 'Clerk is unavailable', retryAfter ? { 'Retry-After': retryAfter } : {})
+    return new ProxyError(503, 'upstream_unavailable', 'Clerk is unavailable', { 'Retry-After': '5' }, code)
   }
-  if (status >= 400 && status < 500) {
-    const error = new ProxyError(401, 'session_invalid', 'The session cannot be refreshed')
-    error.final = status === 404 || codes.some((code) => SESSION_ENDED.has(code as string))
-    return error
+  if (status === 401 && code !== undefined && SESSION_ENDED_CODES.includes(code)) {
+    return new ProxyError(401, 'session_ended', 'The session has ended', {}, code)
   }
-  return new ProxyError(502, 'upstream_bad_response', `Clerk answered ${status}`)
+  // Clerk's own SDK treats every other refusal as "go through the handshake", never as a sign-out.
+  if (status === 401) return recoveryRequired(code ?? 'unknown', 'Clerk refused this refresh; the page must go through Clerk')
+  return new ProxyError(502, 'upstream_bad_response', `Clerk answered ${status}`, {}, code)
 }

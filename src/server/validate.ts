@@ -24,31 +24,50 @@ export function checkEnvelope(request: Request, allowed: (origin: string) => boo
   }
   const site = request.headers.get('sec-fetch-site')
   if (site === 'cross-site') throw new ProxyError(403, 'origin_not_allowed', 'Cross-site requests are not allowed')
-  const type = (request.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase()
+  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
   if (type !== 'application/json') {
     throw new ProxyError(415, 'unsupported_media_type', 'The body must be application/json')
   }
   return origin
 }
 
-/** Reads at most `limit` bytes; a longer body (declared or streamed) is a 413. */
-export async function readBody(request: Request, limit: number): Promise<string> {
+/**
+ * Reads at most `limit` bytes within `timeoutMs`: a longer body (declared or streamed) is a 413,
+ * a body that drips in slower than that a 408. Called only once the envelope passed.
+ */
+export async function readBody(request: Request, limit: number, timeoutMs: number): Promise<string> {
   const declared = Number(request.headers.get('content-length') ?? '0')
   if (declared > limit) throw tooLarge(limit)
   if (!request.body) return ''
   const reader = request.body.getReader()
   const chunks: Uint8Array[] = []
   let size = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ProxyError(408, 'body_timeout', `The body did not arrive within ${timeoutMs} ms`)), timeoutMs)
+  })
+  deadline.catch(() => {})
   for (;;) {
-    const { done, value } = await reader.read()
+    let chunk: ReadableStreamReadResult<Uint8Array>
+    try {
+      chunk = await Promise.race([reader.read(), deadline])
+    } catch (error) {
+      clearTimeout(timer)
+      await reader.cancel().catch(() => {})
+      if (error instanceof ProxyError) throw error
+      throw new ProxyError(400, 'invalid_request', 'The body could not be read')
+    }
+    const { done, value } = chunk
     if (done) break
     size += value.byteLength
     if (size > limit) {
+      clearTimeout(timer)
       await reader.cancel().catch(() => {})
       throw tooLarge(limit)
     }
     chunks.push(value)
   }
+  clearTimeout(timer)
   const bytes = new Uint8Array(size)
   let offset = 0
   for (const chunk of chunks) {

@@ -1,20 +1,28 @@
-import { timingSafeEqual } from 'node:crypto'
-import { cookieSuffixSync, createSigningKey, publicJwk, randomId, signJwt, verifyJwt } from './jwt.js'
-import { clerkErrors, validateRefreshBody, type RefreshBody } from './validate.js'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { clerkErrors, validateRefreshBody, type RefreshBody, type RefreshErrorCode } from './catalogue.js'
+import { cookieSuffixSync, createSigningKey, frontendApiOf, publicJwk, publishableKeyFor, randomId, signJwt, verifyJwt } from './jwt.js'
 
 export interface ClerkEmulatorOptions {
   /** Lifetime of issued session tokens. @default 60 */
   tokenLifetimeSeconds?: number
   /** The secret key callers must present as `Authorization: Bearer …`. @default 'sk_test_emulator' */
   secretKey?: string
-  /** Publishable key from which the cookie suffix is derived. @default 'pk_test_emulator' */
+  /**
+   * Publishable key: the cookie suffix and the tokens' `iss` come from it, as with Clerk.
+   * @default 'pk_test_' + base64('clerk.emulator.local$')
+   */
   publishableKey?: string
-  /** `iss` claim. @default 'https://clerk.emulator.local' */
-  issuer?: string
   /** The emulator's clock, ms since epoch. @default Date.now */
   now?: () => number
-  /** Refuse (400 `session_token_not_expired`) to refresh a token before its `exp`. @default false */
-  rejectUnexpiredTokens?: boolean
+  /**
+   * What to do with a token that has not expired yet. Nobody outside Clerk knows what the real
+   * service does: `'refuse'` answers `session_refresh_session_token_ineligible`, `'accept'`
+   * refreshes it. Products must work under both.
+   * @default 'refuse'
+   */
+  unexpiredTokens?: 'refuse' | 'accept'
+  /** Tokens that expired longer ago get `session_refresh_expired_session_token_too_old`. @default 86_400 */
+  expiredTokenMaxAgeSeconds?: number
   /** Mark the cookies of `createSession` `Secure`. @default true */
   secureCookies?: boolean
 }
@@ -30,6 +38,8 @@ export interface EmulatorFaults {
   retryAfterSeconds?: number
   /** Drop the connection of the next N refresh calls (no answer at all). */
   dropNext?: number
+  /** Refresh the next N calls, then drop the connection: the answer is lost after the work is done. */
+  dropAfterRefreshNext?: number
 }
 
 export interface EmulatedSession {
@@ -37,7 +47,7 @@ export interface EmulatedSession {
   userId: string
   sessionToken: string
   refreshToken: string
-  /** Set-Cookie directives as Clerk's handshake sets them on the app's domain. */
+  /** Set-Cookie directives as Clerk's handshake plants them on the app's domain. */
   cookies: string[]
 }
 
@@ -50,54 +60,77 @@ export interface EmulatorStats {
   faulted: number
   /** Successful refreshes per session. */
   bySession: Record<string, number>
+  /** Refusals per Clerk error code. */
+  byCode: Record<string, number>
+}
+
+/** What the emulator saw of one request, for tests that assert how Clerk is called. */
+export interface RecordedRequest {
+  method: string
+  path: string
+  query: Record<string, string>
+  apiVersion: string | null
+  userAgent: string | null
+  body: unknown
+  status: number
+  code: string | null
 }
 
 interface SessionRecord {
   userId: string
+  origin: string
   refreshToken: string
-  revoked: boolean
+  active: boolean
 }
 
 const REFRESH_PATH = /\/v1\/sessions\/([^/]+)\/refresh$/
+const RECORDED_MAX = 1_000
+const DAY_SECONDS = 86_400
 
 /** A local stand-in for Clerk's Backend API: `/v1/sessions/{id}/refresh` and `/v1/jwks`. */
 export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
   const key = createSigningKey()
   const settings = {
     lifetimeSeconds: options.tokenLifetimeSeconds ?? 60,
-    rejectUnexpiredTokens: options.rejectUnexpiredTokens ?? false,
+    unexpiredTokens: options.unexpiredTokens ?? 'refuse',
   }
+  const maxAgeMs = (options.expiredTokenMaxAgeSeconds ?? DAY_SECONDS) * 1000
   const secretKey = options.secretKey ?? 'sk_test_emulator'
-  const publishableKey = options.publishableKey ?? 'pk_test_emulator'
-  const issuer = options.issuer ?? 'https://clerk.emulator.local'
+  const publishableKey = options.publishableKey ?? publishableKeyFor('clerk.emulator.local')
+  const frontendApi = frontendApiOf(publishableKey)
+  if (!frontendApi) throw new TypeError('createClerkEmulator: `publishableKey` is not a Clerk publishable key')
+  const issuer = `https://${frontendApi}`
   const now = options.now ?? (() => Date.now())
   const suffix = cookieSuffixSync(publishableKey)
   const secure = (options.secureCookies ?? true) ? '; Secure' : ''
   const sessions = new Map<string, SessionRecord>()
+  const deletedUsers = new Set<string>()
+  /** Expired tokens already used for a refresh (hash → exp ms), kept until too old to matter. */
+  const consumed = new Map<string, number>()
+  const recorded: RecordedRequest[] = []
   let faults: EmulatorFaults = {}
-  const counts: EmulatorStats = { refreshes: 0, rejected: 0, faulted: 0, bySession: {} }
+  const counts: EmulatorStats = { refreshes: 0, rejected: 0, faulted: 0, bySession: {}, byCode: {} }
 
-  function issue(sessionId: string, userId: string, origin = 'http://localhost'): string {
+  function issue(sessionId: string, record: SessionRecord): string {
     const iat = Math.floor(now() / 1000)
     return signJwt(key, {
-      azp: origin, exp: iat + settings.lifetimeSeconds, iat, iss: issuer, nbf: iat - 10, sid: sessionId, sub: userId, v: 2,
+      azp: record.origin, exp: iat + settings.lifetimeSeconds, fva: [0, -1], iat, iss: issuer, nbf: iat - 10,
+      sid: sessionId, sub: record.userId, v: 2,
     })
   }
 
-  function sessionCookies(jwt: string): string[] {
-    return [`__session=${jwt}`, `__session_${suffix}=${jwt}`].map((c) => `${c}; Path=/${secure}; SameSite=Lax`)
-  }
+  const cookie = (name: string, value: string) => `${name}=${value}; Path=/${secure}; SameSite=Lax`
 
-  function reject(response: Response): Response {
+  function refuse(code: string, message: string, status = 401): Response {
     counts.rejected++
-    return response
+    counts.byCode[code] = (counts.byCode[code] ?? 0) + 1
+    return clerkErrors(status, code, message)
   }
 
   async function refresh(request: Request, sessionId: string): Promise<Response> {
     const auth = request.headers.get('authorization') ?? ''
-    if (!safeEqual(auth, `Bearer ${secretKey}`)) {
-      return reject(clerkErrors(401, 'authentication_invalid', 'The secret key is missing or invalid'))
-    }
+    if (!auth.startsWith('Bearer ')) return refuse('authorization_header_format_invalid', 'Invalid Authorization header format')
+    if (!safeEqual(auth, `Bearer ${secretKey}`)) return refuse('clerk_key_invalid', 'The provided Clerk Secret Key is invalid.')
     if (faults.dropNext) {
       faults.dropNext--
       counts.faulted++
@@ -107,57 +140,104 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
       faults.failNext--
       counts.faulted++
       const headers: Record<string, string> = faults.retryAfterSeconds ? { 'Retry-After': String(faults.retryAfterSeconds) } : {}
-      return clerkErrors(faults.failStatus ?? 503, 'injected_failure', 'Failure injected by the emulator', headers)
-    }
-    if (!(request.headers.get('content-type') ?? '').includes('application/json')) {
-      return reject(clerkErrors(400, 'request_body_invalid', 'The body must be JSON'))
+      const status = faults.failStatus ?? 503
+      const code = status === 429 ? 'too_many_requests' : 'internal_clerk_error'
+      return clerkErrors(status, code, 'Failure injected by the emulator', headers)
     }
     let parsed: unknown
     try {
       parsed = await request.json()
     } catch {
-      return reject(clerkErrors(400, 'request_body_invalid', 'The body is not valid JSON'))
+      return refuse('request_body_invalid', 'The request body is invalid.', 400)
     }
     const body = validateRefreshBody(parsed)
-    if (body instanceof Response) return reject(body)
-    const session = sessions.get(sessionId)
-    if (!session) return reject(clerkErrors(404, 'resource_not_found', 'Session not found'))
-    const failure = checkTokens(body, sessionId, session)
-    if (failure) return reject(failure)
+    if (body instanceof Response) {
+      counts.rejected++
+      return body
+    }
+    const refusal = checkRefresh(body, sessionId)
+    if (refusal) return refuse(refusal.code, refusal.message)
 
-    const jwt = issue(sessionId, session.userId, body.request_origin)
+    const record = sessions.get(sessionId)!
+    consumed.set(tokenHash(body.expired_token), now())
+    const jwt = issue(sessionId, record)
     counts.refreshes++
     counts.bySession[sessionId] = (counts.bySession[sessionId] ?? 0) + 1
-    const payload = body.format === 'cookie' ? { object: 'cookies', cookies: sessionCookies(jwt) } : { object: 'token', jwt }
+    if (faults.dropAfterRefreshNext) {
+      faults.dropAfterRefreshNext--
+      counts.faulted++
+      return Response.error()
+    }
+    const suffixed = new URL(request.url).searchParams.get('suffixed_cookies') === 'true'
+    const cookies = suffixed ? [cookie('__session', jwt), cookie(`__session_${suffix}`, jwt)] : [cookie('__session', jwt)]
+    const payload = body.format === 'cookie' ? { object: 'cookies', cookies } : { object: 'token', jwt }
     return Response.json(payload, { headers: { 'Cache-Control': 'no-store' } })
   }
 
-  function checkTokens(body: RefreshBody, sessionId: string, session: SessionRecord): Response | null {
-    if (session.revoked) return clerkErrors(401, 'session_revoked', 'The session was revoked')
-    if (!safeEqual(body.refresh_token, session.refreshToken)) {
-      return clerkErrors(401, 'refresh_token_invalid', 'The refresh token does not belong to this session')
-    }
+  /** Clerk's checks, in the order that tells the caller the most specific reason. */
+  function checkRefresh(body: RefreshBody, sessionId: string): { code: RefreshErrorCode; message: string } | null {
+    const fail = (code: RefreshErrorCode, message: string) => ({ code, message })
+    const record = sessions.get(sessionId)
+    if (!record) return fail('session_refresh_session_not_found', 'No session was found with that id.')
+    if (deletedUsers.has(record.userId)) return fail('session_refresh_user_not_found', 'The user of this session was not found.')
+    if (!record.active) return fail('session_refresh_inactive_session', 'The session is not active.')
     const claims = verifyJwt(key, body.expired_token)
-    if (!claims) return clerkErrors(401, 'token_invalid', 'The session token signature is invalid')
-    if (claims.sid !== sessionId) return clerkErrors(401, 'token_invalid', 'The session token belongs to another session')
+    if (!claims) return fail('expired_session_token_invalid', 'The expired session token is invalid.')
+    if (typeof claims.sid !== 'string') return fail('expired_session_token_missing_sid', 'The expired session token has no sid claim.')
+    if (claims.sid !== sessionId) return fail('refresh_sid_mismatch', 'The session token belongs to another session.')
+    if (typeof claims.azp !== 'string') return fail('expired_session_token_missing_azp', 'The expired session token has no azp claim.')
+    if (typeof claims.iat !== 'number') return fail('session_refresh_expired_session_token_missing_iat', 'The expired session token has no iat claim.')
+    if (typeof claims.exp !== 'number') return fail('session_refresh_cannot_determine_session_token_age', 'The token age cannot be determined.')
+    if (claims.iat * 1000 > now() + 5_000) return fail('expired_session_token_invalid', 'JWT issued at date claim (iat) is in the future.')
+    if (!isOrigin(body.request_origin)) return fail('refresh_request_origin_invalid', 'request_origin is not a valid origin.')
+    if (body.request_origin !== claims.azp) return fail('refresh_request_origin_azp_mismatch', 'request_origin does not match the azp claim.')
+    if (!safeEqual(body.refresh_token, record.refreshToken)) return fail('refresh_token_not_found', 'The refresh token was not found.')
     const current = now()
-    if (typeof claims.iat !== 'number' || claims.iat * 1000 > current + 5000) {
-      return clerkErrors(401, 'token_iat_in_the_future', 'JWT issued at date claim (iat) is in the future')
+    if (claims.exp * 1000 > current && settings.unexpiredTokens === 'refuse') {
+      return fail('session_refresh_session_token_ineligible', 'The session token is not eligible for refresh.')
     }
-    if (settings.rejectUnexpiredTokens && typeof claims.exp === 'number' && claims.exp * 1000 > current) {
-      return clerkErrors(400, 'session_token_not_expired', 'The session token has not expired yet')
+    if (consumed.has(tokenHash(body.expired_token))) {
+      return fail('session_refresh_expired_session_token_consumed', 'The expired session token was already used.')
     }
+    if (current - claims.exp * 1000 > maxAgeMs) return fail('session_refresh_expired_session_token_too_old', 'The expired session token is too old.')
     return null
   }
 
-  async function handler(request: Request): Promise<Response> {
-    const path = new URL(request.url).pathname
+  async function route(request: Request): Promise<Response> {
+    const url = new URL(request.url)
     if (faults.latencyMs) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs))
-    if (request.method === 'GET' && path.endsWith('/v1/jwks')) return Response.json({ keys: [publicJwk(key)] })
-    const match = REFRESH_PATH.exec(path)
+    if (request.method === 'GET' && url.pathname.endsWith('/v1/jwks')) {
+      if (!safeEqual(request.headers.get('authorization') ?? '', `Bearer ${secretKey}`)) {
+        return refuse('clerk_key_invalid', 'The provided Clerk Secret Key is invalid.')
+      }
+      return Response.json({ keys: [publicJwk(key)] })
+    }
+    const match = REFRESH_PATH.exec(url.pathname)
     if (!match) return clerkErrors(404, 'resource_not_found', 'Not found')
     if (request.method !== 'POST') return clerkErrors(405, 'method_not_allowed', 'Use POST')
-    return refresh(request, decodeURIComponent(match[1]))
+    return refresh(request, decodeURIComponent(match[1]!))
+  }
+
+  async function handler(request: Request): Promise<Response> {
+    const url = new URL(request.url)
+    const entry: RecordedRequest = {
+      method: request.method, path: url.pathname, query: Object.fromEntries(url.searchParams),
+      apiVersion: request.headers.get('clerk-api-version'), userAgent: request.headers.get('user-agent'),
+      body: await request.clone().json().catch(() => null), status: 0, code: null,
+    }
+    const response = await route(request)
+    entry.status = response.type === 'error' ? 0 : response.status
+    if (!response.ok && response.type !== 'error') entry.code = (await response.clone().json()).errors?.[0]?.code ?? null
+    recorded.push(entry)
+    if (recorded.length > RECORDED_MAX) recorded.shift()
+    pruneConsumed()
+    return response
+  }
+
+  function pruneConsumed(): void {
+    if (consumed.size < 10_000) return
+    const cutoff = now() - maxAgeMs - DAY_SECONDS * 1000
+    for (const [hash, at] of consumed) if (at < cutoff) consumed.delete(hash)
   }
 
   return {
@@ -169,22 +249,34 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
       if (response.type === 'error') throw new TypeError('fetch failed: connection dropped by the emulator')
       return response
     },
-    createSession({ userId = randomId('user_') }: { userId?: string } = {}): EmulatedSession {
+    /**
+     * A signed-in session, as after Clerk's handshake. `origin` is the app's origin: the tokens'
+     * `azp`, which every refresh's `request_origin` must equal. @default origin 'http://localhost'
+     */
+    createSession({ userId = randomId('user_'), origin = 'http://localhost' }: { userId?: string; origin?: string } = {}): EmulatedSession {
       const sessionId = randomId('sess_')
-      const refreshToken = randomId('', 32)
-      sessions.set(sessionId, { userId, refreshToken, revoked: false })
-      const sessionToken = issue(sessionId, userId)
+      const record: SessionRecord = { userId, origin, refreshToken: randomId('', 32), active: true }
+      sessions.set(sessionId, record)
+      const sessionToken = issue(sessionId, record)
+      const uat = String(Math.floor(now() / 1000))
       const cookies = [
-        ...sessionCookies(sessionToken),
-        `__refresh_${suffix}=${refreshToken}; Path=/; HttpOnly${secure}; SameSite=Lax`,
-        `__client_uat=${Math.floor(now() / 1000)}; Path=/${secure}; SameSite=Lax`,
+        cookie('__session', sessionToken),
+        cookie(`__session_${suffix}`, sessionToken),
+        cookie('__client_uat', uat),
+        cookie(`__client_uat_${suffix}`, uat),
+        `__refresh_${suffix}=${record.refreshToken}; Path=/; HttpOnly${secure}; SameSite=Lax`,
       ]
-      return { sessionId, userId, sessionToken, refreshToken, cookies }
+      return { sessionId, userId, sessionToken, refreshToken: record.refreshToken, cookies }
     },
+    /** Ends the session (as a sign-out or a revocation does): refreshes get `…_inactive_session`. */
     revokeSession(sessionId: string): boolean {
       const session = sessions.get(sessionId)
-      if (session) session.revoked = true
+      if (session) session.active = false
       return session !== undefined
+    },
+    /** Deletes a user: refreshes of its sessions get `session_refresh_user_not_found`. */
+    deleteUser(userId: string): void {
+      deletedUsers.add(userId)
     },
     setFaults(next: EmulatorFaults): void {
       faults = { ...faults, ...next }
@@ -193,18 +285,27 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
       faults = {}
     },
     /** Changes the lifetime of tokens issued from now on, or the unexpired-token policy. */
-    configure(next: { tokenLifetimeSeconds?: number; rejectUnexpiredTokens?: boolean }): void {
+    configure(next: { tokenLifetimeSeconds?: number; unexpiredTokens?: 'refuse' | 'accept' }): void {
       if (next.tokenLifetimeSeconds !== undefined) settings.lifetimeSeconds = next.tokenLifetimeSeconds
-      if (next.rejectUnexpiredTokens !== undefined) settings.rejectUnexpiredTokens = next.rejectUnexpiredTokens
+      if (next.unexpiredTokens !== undefined) settings.unexpiredTokens = next.unexpiredTokens
+    },
+    get unexpiredTokens(): 'refuse' | 'accept' {
+      return settings.unexpiredTokens
     },
     stats(): EmulatorStats {
-      return { ...counts, bySession: { ...counts.bySession } }
+      return { ...counts, bySession: { ...counts.bySession }, byCode: { ...counts.byCode } }
     },
     resetStats(): void {
-      Object.assign(counts, { refreshes: 0, rejected: 0, faulted: 0, bySession: {} })
+      Object.assign(counts, { refreshes: 0, rejected: 0, faulted: 0, bySession: {}, byCode: {} })
+      recorded.length = 0
+    },
+    /** The last requests (up to 1,000), oldest first. */
+    requests(): readonly RecordedRequest[] {
+      return recorded.slice()
     },
     secretKey,
     publishableKey,
+    issuer,
     cookieSuffix: suffix,
   }
 }
@@ -215,4 +316,17 @@ function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a)
   const y = Buffer.from(b)
   return x.length === y.length && timingSafeEqual(x, y)
+}
+
+function tokenHash(jwt: string): string {
+  return createHash('sha256').update(jwt).digest('base64url')
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value
+  } catch {
+    return false
+  }
 }

@@ -15,15 +15,18 @@ export function close(server: Server): Promise<void> {
 
 /**
  * The emulator and the proxy, each on its own loopback port, as in production. `upstreamCalls`
- * counts every request that reached the emulator, whatever its answer.
+ * counts every refresh call that reached the emulator, whatever its answer (not JWKS fetches).
  */
 export async function startStack(proxyOptions: Partial<RefreshHandlerOptions> = {}, emulatorOptions: ClerkEmulatorOptions = {}) {
-  const clerk = createClerkEmulator(emulatorOptions)
+  // The emulator's clock can be moved back: `session` is created already expired, so that every
+  // test refreshes the same way under both policies for unexpired tokens.
+  let clockOffsetMs = 0
+  const clerk = createClerkEmulator({ now: () => Date.now() + clockOffsetMs, ...emulatorOptions })
   const upstreamBodies: Record<string, unknown>[] = []
   let upstreamCalls = 0
   const emulatorServer = createServer(
     toNodeHandler(async (request: Request) => {
-      upstreamCalls++
+      if (request.method === 'POST') upstreamCalls++
       if (request.method === 'POST') upstreamBodies.push(await request.clone().json().catch(() => ({})))
       return clerk.handler(request)
     }, { maxBodyBytes: 1 << 20 }),
@@ -39,7 +42,14 @@ export async function startStack(proxyOptions: Partial<RefreshHandlerOptions> = 
   })
   const proxyServer = createServer(toNodeHandler(handler))
   const origin = await listen(proxyServer)
-  const session = clerk.createSession({ userId: 'user_test' })
+  /** A session created `ageMs` ago (its first token expired when `ageMs` > the lifetime). */
+  const sessionAged = (ageMs: number, userId = 'user_test') => {
+    clockOffsetMs = -ageMs
+    const created = clerk.createSession({ userId, origin })
+    clockOffsetMs = 0
+    return created
+  }
+  const session = sessionAged(((emulatorOptions.tokenLifetimeSeconds ?? 60) + 2) * 1000)
   return {
     clerk,
     handler,
@@ -47,6 +57,7 @@ export async function startStack(proxyOptions: Partial<RefreshHandlerOptions> = 
     origin,
     url: `${origin}/api/session/refresh`,
     session,
+    sessionAged,
     events,
     upstreamBodies,
     get upstreamCalls() {

@@ -56,8 +56,8 @@ const cases: Case[] = [
   ['a JWT without exp', (s) => json(s, forged(s, { sid: s.session.sessionId, iat: 1 })), 400, 'token_malformed'],
   ['a JWT with a string sid of another session (forged sid)', (s) => json(s, forged(s, { sid: 'sess_other', iat: 1, exp: 2 })), 400, 'session_mismatch'],
   ['a real token under another session_id', (s) => json(s, { ...good(s), session_id: 'sess_other' }), 400, 'session_mismatch'],
-  ['no refresh cookie', (s) => json(s, good(s), { cookie: '' }), 401, 'refresh_cookie_missing'],
-  ['only an unsuffixed refresh cookie of another app', (s) => json(s, good(s), { cookie: '__refresh_zzzzzzzz=abc' }), 401, 'refresh_cookie_missing'],
+  ['no refresh cookie', (s) => json(s, good(s), { cookie: '' }), 409, 'recovery_required'],
+  ['only the unsuffixed __refresh (never read) and another app\'s cookie', (s) => json(s, good(s), { cookie: '__refresh=abc; __refresh_zzzzzzzz=abc' }), 409, 'recovery_required'],
 ]
 
 describe('hostile and malformed requests to the proxy', () => {

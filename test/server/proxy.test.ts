@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createRefreshHandler } from '../../src/server/index.js'
 import { decodeSessionToken } from '../../src/index.js'
 import { startStack, type Stack } from '../helpers/servers.js'
+import { readFileSync } from 'node:fs'
+import { VERSION } from '../../src/version.js'
 
 let stack: Stack
 afterEach(async () => {
@@ -15,7 +17,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 describe('the refresh proxy against the emulator over HTTP', () => {
   it('turns the browser request into RefreshSessionRequestBody and answers { jwt }', async () => {
     stack = await startStack()
-    await sleep(1100) // so the new token's iat differs from the first one's
     const response = await stack.request({ headers: { 'user-agent': 'test-agent', authorization: 'Bearer app-token' } })
     expect(response.status).toBe(200)
     expect(response.headers.get('cache-control')).toBe('no-store')
@@ -23,20 +24,39 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     expect(decodeSessionToken(jwt)).toMatchObject({ sessionId: stack.session.sessionId, userId: 'user_test', lifetimeMs: 60_000 })
     expect(claims(jwt).iat).toBeGreaterThan(claims(stack.session.sessionToken).iat)
     const sent = stack.upstreamBodies[0] as Record<string, any>
-    expect(Object.keys(sent).sort()).toEqual(['expired_token', 'format', 'refresh_token', 'request_headers', 'request_origin', 'request_originating_ip'])
-    expect(sent).toMatchObject({ expired_token: stack.session.sessionToken, refresh_token: stack.session.refreshToken, request_origin: stack.origin, format: 'token', request_originating_ip: '127.0.0.1' })
+    expect(Object.keys(sent).sort()).toEqual(['expired_token', 'format', 'refresh_token', 'request_headers', 'request_origin'])
+    expect(sent).toMatchObject({ expired_token: stack.session.sessionToken, refresh_token: stack.session.refreshToken, request_origin: stack.origin, format: 'token' })
     expect(sent.request_headers['user-agent']).toEqual(['test-agent'])
     expect(sent.request_headers.cookie).toBeUndefined()
     expect(sent.request_headers.authorization).toBeUndefined()
+    const [call] = stack.clerk.requests().filter((r) => r.method === 'POST')
+    expect(call).toMatchObject({ apiVersion: '2026-05-12', userAgent: `session-keeper/${VERSION}`, query: { suffixed_cookies: 'true' } })
     expect(stack.clerk.stats()).toMatchObject({ refreshes: 1, bySession: { [stack.session.sessionId]: 1 } })
   })
 
-  it('sets the session cookie as Clerk does', async () => {
+  it('sends the version of package.json in its User-Agent', () => {
+    expect(VERSION).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version)
+  })
+
+  it('passes a real Chrome User-Agent and client hints to Clerk verbatim, one value each', async () => {
+    stack = await startStack()
+    const ua = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36'
+    const hints = '"Chromium";v="142", "Google Chrome";v="142", "Not_A Brand";v="99"'
+    await stack.request({ headers: { 'user-agent': ua, 'sec-ch-ua': hints, 'accept-language': 'en-US,en;q=0.9' } })
+    const sent = stack.upstreamBodies[0] as { request_headers: Record<string, string[]> }
+    expect(sent.request_headers['user-agent']).toEqual([ua])
+    expect(sent.request_headers['sec-ch-ua']).toEqual([hints])
+    expect(sent.request_headers['accept-language']).toEqual(['en-US,en;q=0.9'])
+  })
+
+  it('sets __session and __session_<suffix> as Clerk\'s browser SDK does: a year, not HttpOnly', async () => {
     stack = await startStack()
     const response = await stack.request()
-    const cookie = response.headers.getSetCookie()[0]
     const { jwt } = await response.json()
-    expect(cookie).toBe(`__session=${jwt}; Path=/; Max-Age=60; SameSite=Lax`)
+    expect(response.headers.getSetCookie()).toEqual([
+      `__session=${jwt}; Path=/; Max-Age=31536000; SameSite=Lax`,
+      `__session_${stack.clerk.cookieSuffix}=${jwt}; Path=/; Max-Age=31536000; SameSite=Lax`,
+    ])
   })
 
   it('reads expired_token from the __session cookie when the body has none', async () => {
@@ -58,12 +78,12 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     expect(cookies).toContain(`__session_${stack.clerk.cookieSuffix}=${jwt}; Path=/; Secure; SameSite=Lax`)
   })
 
-  it('answers 401 session_invalid for a revoked session', async () => {
+  it('answers 401 session_ended for an ended session', async () => {
     stack = await startStack()
     stack.clerk.revokeSession(stack.session.sessionId)
     const response = await stack.request()
     expect(response.status).toBe(401)
-    expect((await response.json()).error.code).toBe('session_invalid')
+    expect((await response.json()).error).toMatchObject({ code: 'session_ended', reason: 'session_refresh_inactive_session' })
   })
 
   it.each([
@@ -89,7 +109,9 @@ describe('the refresh proxy against the emulator over HTTP', () => {
   })
 
   it('answers 502 when Clerk answers 200 without a token', async () => {
-    stack = await startStack({ fetch: async () => Response.json({ object: 'token', jwt: 'garbage' }) })
+    stack = await startStack({
+      fetch: async (input, init) => ((input instanceof Request ? input.url : String(input)).includes('/refresh') ? Response.json({ object: 'token', jwt: 'garbage' }) : fetch(input, init)),
+    })
     const response = await stack.request()
     expect(response.status).toBe(502)
     expect((await response.json()).error.code).toBe('upstream_bad_response')
@@ -102,37 +124,29 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     expect((await response.json()).error.code).toBe('upstream_auth_failed')
   })
 
-  it('copes with an upstream that refuses unexpired tokens: 503 with Retry-After until expiry', async () => {
-    stack = await startStack({}, { rejectUnexpiredTokens: true, tokenLifetimeSeconds: 2 })
-    const session = stack.clerk.createSession()
-    const request = () =>
-      fetch(stack.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', origin: stack.origin, cookie: `__refresh_${stack.clerk.cookieSuffix}=${session.refreshToken}` },
-        body: JSON.stringify({ session_id: session.sessionId, expired_token: session.sessionToken }),
-      })
-    const early = await request()
-    expect(early.status).toBe(503)
-    expect((await early.json()).error.code).toBe('token_not_expired')
-    expect(Number(early.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
-    await sleep(2_100)
-    expect((await request()).status).toBe(200)
-  })
-
-  it('uses X-Forwarded-For only with trustProxy', async () => {
+  it('sends request_originating_ip only behind a trusted proxy: the right-most untrusted X-Forwarded-For hop', async () => {
     stack = await startStack()
     await stack.request({ headers: { 'x-forwarded-for': '203.0.113.9' } })
-    expect(stack.upstreamBodies[0].request_originating_ip).toBe('127.0.0.1')
+    expect(stack.upstreamBodies[0]!.request_originating_ip).toBeUndefined()
     await stack.close()
     stack = await startStack({ trustProxy: true })
-    await stack.request({ headers: { 'x-forwarded-for': '203.0.113.9, 10.0.0.1' } })
-    expect(stack.upstreamBodies[0].request_originating_ip).toBe('203.0.113.9')
+    await stack.request({ headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.9' } })
+    expect(stack.upstreamBodies[0]!.request_originating_ip).toBe('203.0.113.9')
+    await stack.close()
+    stack = await startStack({ trustProxy: true, trustedHops: 2 })
+    await stack.request({ headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.9, 10.0.0.1' } })
+    expect(stack.upstreamBodies[0]!.request_originating_ip).toBe('203.0.113.9')
+    await stack.request({ headers: { 'x-forwarded-for': 'not-an-ip, <script>' }, token: stack.sessionAged(62_000).sessionToken })
   })
 
   it('accepts configured extra origins and refuses others', async () => {
-    stack = await startStack({ allowedOrigins: ['https://app.example.com'] })
-    expect((await stack.request({ headers: { origin: 'https://app.example.com' } })).status).toBe(200)
+    stack = await startStack({ allowedOrigins: ['https://app.example.com'], verifyTokens: false })
     expect((await stack.request({ headers: { origin: 'https://evil.example.com' } })).status).toBe(403)
+    // allowedOrigins is the whole truth: the request's own Host no longer vouches for it
+    expect((await stack.request()).status).toBe(403)
+    const other = await stack.request({ headers: { origin: 'https://app.example.com' } })
+    expect(other.status).toBe(409) // allowed through, then Clerk: the token's azp is the app's own origin
+    expect((await other.json()).error.reason).toBe('refresh_request_origin_azp_mismatch')
   })
 
   it('shares one upstream call among 20 concurrent identical requests', async () => {
@@ -151,6 +165,7 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     stack = await startStack()
     const seen: string[] = []
     const handler = createRefreshHandler({
+      refreshCookieName: '__refresh',
       upstream: async (sessionId, body) => {
         seen.push(`${sessionId}:${body.refresh_token}`)
         return { jwt: stack.session.sessionToken }
