@@ -65,10 +65,11 @@ export async function startStack(proxyOptions: Partial<RefreshHandlerOptions> = 
     },
     refreshCookie: `__refresh_${clerk.cookieSuffix}=${session.refreshToken}`,
     /** A well-formed browser request for `session`; override any part. */
-    request(init: { body?: unknown; headers?: Record<string, string>; method?: string; token?: string } = {}) {
+    request(init: { body?: unknown; headers?: Record<string, string>; method?: string; token?: string; signal?: AbortSignal } = {}) {
       const body = init.body !== undefined ? init.body : { session_id: session.sessionId, expired_token: init.token ?? session.sessionToken }
       return fetch(`${origin}/api/session/refresh`, {
         method: init.method ?? 'POST',
+        signal: init.signal,
         headers: { 'content-type': 'application/json', origin, cookie: `__refresh_${clerk.cookieSuffix}=${session.refreshToken}`, ...init.headers },
         body: init.method === 'GET' || init.method === 'HEAD' ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       })

@@ -12,7 +12,6 @@ afterEach(async () => {
 })
 
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString())
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('the refresh proxy against the emulator over HTTP', () => {
   it('turns the browser request into RefreshSessionRequestBody and answers { jwt }', async () => {
