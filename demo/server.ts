@@ -25,15 +25,17 @@ export function mountDemo(middlewares: Middlewares) {
   const handler = createRefreshHandler({
     secretKey: clerk.secretKey,
     publishableKey: clerk.publishableKey,
-    apiUrl: 'http://clerk-emulator.local',
+    apiUrl: 'http://localhost', // answered in-process by `fetch` below
     fetch: clerk.fetch, // in-process: no Clerk account, nothing else to start
   })
   const proxy = toNodeHandler(handler)
   middlewares.use('/api/session/refresh', (req, res) => void proxy(req, res))
 
-  const routes: Record<string, (body: Record<string, unknown>, res: ServerResponse) => unknown> = {
-    'POST /login': (body, res) => {
-      const session = clerk.createSession({ userId: typeof body.user === 'string' ? body.user : undefined })
+  const routes: Record<string, (body: Record<string, unknown>, res: ServerResponse, req: IncomingMessage) => unknown> = {
+    'POST /login': (body, res, req) => {
+      // The token's azp is the page's origin, which every refresh's request_origin must equal.
+      const origin = `http://${req.headers.host ?? 'localhost'}`
+      const session = clerk.createSession({ userId: typeof body.user === 'string' ? body.user : undefined, origin })
       res.setHeader('Set-Cookie', session.cookies) // as Clerk's handshake sets them
       return { sessionToken: session.sessionToken }
     },
@@ -60,7 +62,7 @@ export function mountDemo(middlewares: Middlewares) {
     req.on('end', () => {
       try {
         if (!route) throw Object.assign(new Error('not found'), { status: 404 })
-        const result = route(raw ? JSON.parse(raw) : {}, res)
+        const result = route(raw ? JSON.parse(raw) : {}, res, req)
         res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
         res.end(JSON.stringify(result))
       } catch (error) {

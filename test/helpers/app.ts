@@ -14,7 +14,7 @@ export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageO
   const handler = createRefreshHandler({
     secretKey: clerk.secretKey,
     publishableKey: clerk.publishableKey,
-    apiUrl: 'http://clerk.emulator',
+    apiUrl: 'http://localhost', // answered in-process by `fetch`
     fetch: clerk.fetch,
   })
   const requests: { at: number; token: string }[] = []
@@ -28,11 +28,12 @@ export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageO
     .map(([k, v]) => `data-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}="${v}"`)
     .join(' ')
 
+  let origin = ''
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://app')
     if (url.pathname === '/api/session/refresh') return proxy(req, res)
     if (url.pathname === '/login') {
-      const session = clerk.createSession({ userId: url.searchParams.get('user') ?? 'user_browser' })
+      const session = clerk.createSession({ userId: url.searchParams.get('user') ?? 'user_browser', origin })
       res.writeHead(302, { Location: '/', 'Set-Cookie': session.cookies })
       return res.end()
     }
@@ -46,7 +47,7 @@ export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageO
     }
     res.writeHead(404).end()
   })
-  const origin = await listen(server)
+  origin = await listen(server)
   return { clerk, origin, requests, close: () => close(server) }
 }
 
