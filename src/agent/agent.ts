@@ -10,8 +10,10 @@ import { RefreshError } from '../errors/RefreshError.js'
 import type { SessionKeeperError } from '../errors/SessionKeeperError.js'
 import type { TabChannel } from '../tabs/channel.js'
 import { withLock, type LockManagerLike } from '../tabs/locks.js'
-import { attempt } from './attempt.js'
+import { DELAYS } from './delays.js'
+import type { AgentEvent } from './events.js'
 import type { ResolvedOptions } from './options.js'
+import { outcomeOf } from './outcome.js'
 import { deriveView, dueAt, LOADING_STATE, type AgentFacts, type SessionState, type SessionStats, type TokenSource } from './state.js'
 
 type Trigger = 'scheduled' | 'standby' | 'demand' | 'force'
@@ -20,13 +22,15 @@ type Trigger = 'scheduled' | 'standby' | 'demand' | 'force'
 interface Backoff {
   attempt: number
   retryAt: number
-  error: RefreshError
+  error: RefreshError | null
 }
 
 /**
  * One tab's view of the session: the token held, when to refresh it, and the refresh itself
- * under the cross-tab lock. Tabs agree through messages; every decision is re-made from the
- * token and the clock, so a lost or late message costs at most one extra request.
+ * under the cross-tab lock. Everything that changes what the tab knows arrives as an
+ * `AgentEvent` and goes through `apply`, the only writer of its state. Tabs agree through
+ * messages; every decision is re-made from the token and the clock, so a lost or late message
+ * costs at most one extra request.
  */
 export class Agent {
   readonly store: Store<SessionState>
@@ -34,16 +38,22 @@ export class Agent {
     refreshRequests: 0, refreshFailures: 0, tokensFromTabs: 0, messagesIgnored: 0,
     timerCallbacks: 0, lateTimers: 0, lockSteals: 0,
   }
-  held: HeldToken | null = null
-  signedOut = false
-  loading = true
+  #held: HeldToken | null = null
+  /** Where the held token came from: a token learned from the channel yields to our own answer. */
+  #heldSource: TokenSource | null = null
+  #signedOut = false
+  #loading = true
   /** A token found without a clock measurement that contradicts the local clock. */
-  suspect = false
+  #suspect = false
   /** The session that ended here: its tokens are never adopted again (late answers). */
-  endedSessionId: string | null = null
-  backoff: Backoff | null = null
+  #endedSessionId: string | null = null
+  #backoff: Backoff | null = null
   /** Another tab announced a refresh and has not reported its outcome yet. */
-  remote: { from: string; since: number } | null = null
+  #remote: { from: string; since: number } | null = null
+  /** The proxy answered 409 for this token: nobody asks for it again. */
+  #recovery: { tokenRaw: string; error: RefreshError } | null = null
+  /** The proxy refuses tokens before expiry: refresh at expiry instead. */
+  #atExpiry = false
   #inflight: Promise<void> | null = null
   #running = false
   readonly #timer: WakeTimer
@@ -65,7 +75,7 @@ export class Agent {
     this.store = new Store<SessionState>({ ...LOADING_STATE, online: this.#env.isOnline(), tabId })
     this.#timer = new WakeTimer(this.#clock, (lateByMs) => {
       this.stats.timerCallbacks++
-      if (lateByMs > 1000) this.stats.lateTimers++
+      if (lateByMs > DELAYS.lateTimerMs) this.stats.lateTimers++
       this.check()
     })
   }
@@ -73,24 +83,51 @@ export class Agent {
   get running(): boolean {
     return this.#running
   }
-
-  setRunning(running: boolean): void {
-    this.#running = running
-    if (!running) this.#timer.cancel()
-    this.changes.notify()
+  get held(): HeldToken | null {
+    return this.#held
   }
-
+  get signedOut(): boolean {
+    return this.#signedOut
+  }
+  get loading(): boolean {
+    return this.#loading
+  }
+  get suspect(): boolean {
+    return this.#suspect
+  }
+  get endedSessionId(): string | null {
+    return this.#endedSessionId
+  }
+  get refreshAtExpiry(): boolean {
+    return this.#atExpiry
+  }
+  /** The 409 that stopped refreshes of the token held, if it did. */
+  get recoveryError(): RefreshError | null {
+    return this.#recovery && this.#recovery.tokenRaw === this.#held?.token.raw ? this.#recovery.error : null
+  }
   get lastError(): SessionKeeperError | null {
     return this.store.get().error
   }
-
   /** Retries are not allowed before this time (Infinity: not until asked). */
   get retryAt(): number {
-    return this.backoff?.retryAt ?? 0
+    return this.#backoff?.retryAt ?? 0
+  }
+
+  setRunning(running: boolean): void {
+    this.#running = running
+    if (running) this.#loading = true
+    else this.#timer.cancel()
+    this.changes.notify()
+  }
+
+  /** The start-up wait for other tabs is over: refreshes may begin. */
+  finishLoading(): void {
+    this.#loading = false
+    this.check()
   }
 
   isUsable(now = this.#clock.now()): boolean {
-    return this.held !== null && now < localExpiry(this.held)
+    return this.#held !== null && now < localExpiry(this.#held)
   }
 
   isDue(now = this.#clock.now()): boolean {
@@ -100,30 +137,94 @@ export class Agent {
 
   #facts(): AgentFacts {
     return {
-      held: this.held, signedOut: this.signedOut, loading: this.loading, suspect: this.suspect,
-      busy: this.#inflight !== null || this.remote !== null, retryAt: this.retryAt,
-      configuredMarginMs: this.options.refreshMarginMs,
+      held: this.#held, signedOut: this.#signedOut, loading: this.#loading, suspect: this.#suspect,
+      busy: this.#inflight !== null || this.#remote !== null, retryAt: this.retryAt,
+      configuredMarginMs: this.options.refreshMarginMs, atExpiry: this.#atExpiry, recovery: this.recoveryError !== null,
     }
   }
 
-  /** Adopts a token if it is newer than the one held (or a new session). Returns whether it did. */
-  adopt(next: HeldToken, source: TokenSource, from = this.tabId, suspect = false): boolean {
-    const current = this.held
-    if (next.token.sessionId === this.endedSessionId) return false
-    if (!isNewer(next.token, current?.token ?? null)) {
-      if (current?.token.raw !== next.token.raw || current.skewKnown || !next.skewKnown) return false
-      this.held = next // same token, now with a measured clock offset
-      this.suspect = false
-      this.publish()
-      return false
+  /** Applies one event: the only place where this tab's state changes. */
+  apply(event: AgentEvent): void {
+    const now = this.#clock.now()
+    switch (event.type) {
+      case 'token':
+        return this.#adopt(event.held, event.source, event.from, event.suspect ?? false)
+      case 'clock-measured':
+        if (this.#held?.token.raw === event.held.token.raw) this.#held = event.held
+        this.#suspect = false
+        return this.publish()
+      case 'refresh-failed':
+        if (event.local) this.stats.refreshFailures++
+        this.#remote = null
+        this.#backoff = { attempt: event.attempt, retryAt: event.retryAt, error: event.error }
+        if (event.local && this.#held) {
+          const { code, message } = event.error
+          const retryAt = Number.isFinite(event.retryAt) ? event.retryAt : null
+          this.channel?.post({ type: 'refresh-failed', sessionId: this.#held.token.sessionId, code, message: message.slice(0, 500), attempt: event.attempt, retryAt })
+        }
+        return this.publish({ error: event.error })
+      case 'recovery':
+        if (event.local) this.stats.refreshFailures++
+        if (this.#held?.token.raw !== event.tokenRaw || this.recoveryError) return
+        this.#recovery = { tokenRaw: event.tokenRaw, error: event.error }
+        this.#remote = null
+        this.#backoff = null
+        if (event.local) {
+          const reason = event.error.reason ?? 'unknown'
+          this.channel?.post({ type: 'recovery', sessionId: this.#held.token.sessionId, token: event.tokenRaw, reason })
+        }
+        this.publish({ error: event.error })
+        this.options.onRecoveryRequired?.(event.error)
+        return this.#env.dispatch?.('session-keeper:recovery', { error: event.error, state: this.store.get() })
+      case 'refresh-at-expiry':
+        if (event.local) this.stats.refreshFailures++
+        this.#remote = null
+        this.#backoff = event.retryAt > now ? { attempt: 0, retryAt: event.retryAt, error: null } : this.#backoff
+        if (!this.#atExpiry) {
+          this.#atExpiry = true
+          if (event.local) this.channel?.post({ type: 'mode', refreshAtExpiry: true })
+        }
+        return this.publish()
+      case 'session-ended':
+        return this.#endSession(event.error, event.broadcast)
+      case 'remote-refreshing':
+        this.#remote = { from: event.from, since: now }
+        this.publish()
+        // Stand by behind the refresher: if it dies mid-refresh, the lock passes to us.
+        return void this.refresh('standby')
+      case 'ignored':
+        this.stats.messagesIgnored++
+        return
     }
-    this.held = next
-    this.suspect = suspect
-    this.signedOut = false
-    this.backoff = null
-    if (this.remote && source !== 'refresh') this.remote = null
+  }
+
+  /**
+   * Adopts a token if it is newer than the one held (or a session switch already vetted). This
+   * tab's own refresh answer is authoritative over anything learned from the channel.
+   */
+  #adopt(next: HeldToken, source: TokenSource, from: string, suspect: boolean): void {
+    const current = this.#held
+    if (next.token.sessionId === this.#endedSessionId) return
+    if (from === this.#remote?.from) this.#remote = null
+    const authoritative = source === 'refresh' && this.#heldSource === 'tab'
+    if (!authoritative && !isNewer(next.token, current?.token ?? null)) {
+      // The same token, now with a (better) clock measurement: keep the token, take the clock.
+      if (current?.token.raw === next.token.raw && next.skewKnown && (!current.skewKnown || source === 'refresh')) {
+        this.#held = next
+        this.#suspect = false
+      } else if (source === 'tab' && current?.token.raw !== next.token.raw) this.stats.messagesIgnored++
+      if (source === 'refresh') this.#backoff = null
+      return this.publish(source === 'refresh' ? { error: null } : {})
+    }
+    if (source === 'tab') this.stats.tokensFromTabs++
+    this.#held = next
+    this.#heldSource = source
+    this.#suspect = suspect
+    this.#signedOut = false
+    this.#backoff = null
+    this.#recovery = null
+    if (this.#remote && source !== 'refresh') this.#remote = null
     this.publish({ error: null, lastUpdate: { source, tabId: from, at: this.#clock.now() } })
-    return true
   }
 
   /**
@@ -134,27 +235,40 @@ export class Agent {
   adoptFound(raw: string, source: TokenSource): boolean {
     const found = fromUnmeasured(decodeSessionToken(raw), this.#clock.now())
     if (found.suspect && source === 'cookie') return false
-    return this.adopt(found, source, this.tabId, found.suspect)
+    const before = this.#held
+    this.apply({ type: 'token', held: found, source, from: this.tabId, suspect: found.suspect })
+    return this.#held !== before && this.#held?.token.raw === raw
   }
 
   /** Adopts the token in the cookie if it is newer than ours (another library or the server set it). */
   readCookie(): void {
     if (this.options.initialToken !== undefined) return
     const raw = this.#env.readCookie(this.options.cookieName)
-    if (raw === null || raw === this.held?.token.raw) return
+    if (raw === null || raw === this.#held?.token.raw) return
+    const sessionBefore = this.#held?.token.sessionId
     try {
-      this.adoptFound(raw, this.loading ? 'startup' : 'cookie')
+      const adopted = this.adoptFound(raw, this.#loading ? 'startup' : 'cookie')
+      // A sign-in as someone else in this browser: tell the other tabs now (their cookie agrees).
+      if (adopted && !this.#loading && sessionBefore !== undefined && sessionBefore !== this.#held!.token.sessionId) this.shareHeld('set')
     } catch (error) {
-      if (this.held === null) this.publish({ error: error as SessionKeeperError })
+      if (this.#held === null) this.publish({ error: error as SessionKeeperError })
     }
+  }
+
+  /** Posts the token held to the other tabs. */
+  shareHeld(cause: 'refresh' | 'reply' | 'set'): void {
+    const held = this.#held
+    if (!held) return
+    const { token, offsetMs, offsetHighMs, skewKnown } = held
+    this.channel?.post({ type: 'token', token: token.raw, offsetMs, ...(offsetHighMs !== undefined ? { offsetHighMs } : {}), skewKnown, cause })
   }
 
   /** Re-reads the clock and refreshes if due: on timers, page events and messages. */
   check(): void {
-    if (!this.#running || this.loading) return
+    if (!this.#running || this.#loading) return
     this.readCookie()
     const now = this.#clock.now()
-    if (this.remote && now - this.remote.since > this.options.lockTimeoutMs) this.remote = null
+    if (this.#remote && now - this.#remote.since > this.options.lockTimeoutMs) this.#remote = null
     if (this.isDue(now) && this.#env.isOnline() && now >= this.retryAt) void this.refresh('scheduled')
     this.publish()
   }
@@ -162,8 +276,8 @@ export class Agent {
   /** Runs one refresh under the lock unless one is already running in this tab. */
   refresh(trigger: Trigger): Promise<void> {
     if (this.#inflight) return this.#inflight
-    const start = this.held
-    if (start === null || this.signedOut) return Promise.resolve()
+    const start = this.#held
+    if (start === null || this.#signedOut || this.recoveryError) return Promise.resolve()
     this.#inflight = this.#refreshUnderLock(trigger, start)
       .catch((error: unknown) => {
         // Our lock was stolen while we were frozen: the callback ran on, nothing to report.
@@ -181,54 +295,80 @@ export class Agent {
   }
 
   async #refreshUnderLock(trigger: Trigger, start: HeldToken): Promise<void> {
-    const locks = this.locks!
     const name = `session-keeper:${this.options.channelName}:refresh`
-    const progressSince = (since: number) => this.remote !== null && this.remote.since > since
-    await withLock(locks, name, () => this.#lockWaitMs(), this.#clock, async (grant) => {
+    const progressSince = (since: number) => this.#remote !== null && this.#remote.since > since
+    await withLock(this.locks!, name, () => this.#lockWaitMs(), this.#clock, async (grant) => {
       if (grant === 'stolen') this.stats.lockSteals++
       if (!this.running) return
       this.readCookie()
       if (!this.#stillNeeded(trigger, start)) return
-      if (grant === 'waited' || (grant === 'free' && this.remote)) {
+      if (grant === 'waited' || (grant === 'free' && this.#remote)) {
         // Another tab held the lock: its outcome is on its way over the channel (nothing orders
         // a lock grant after a message), unless it died. Wait a moment for it.
         await this.changes.until(() => !this.#stillNeeded(trigger, start) || this.#clock.now() < this.retryAt, this.options.handoffWaitMs)
-        this.remote = null
+        this.#remote = null
         if (!this.#stillNeeded(trigger, start)) return
       }
       if (trigger !== 'force' && this.#clock.now() < this.retryAt) return
       if (!this.#env.isOnline()) return
-      await attempt(this, this.held!)
+      await this.#attempt(this.#held!)
     }, progressSince)
   }
 
+  /** One request to the proxy, by the tab holding the refresh lock; its outcome becomes events. */
+  async #attempt(current: HeldToken): Promise<void> {
+    this.channel?.post({ type: 'refreshing', sessionId: current.token.sessionId })
+    this.stats.refreshRequests++
+    const sentAt = this.#clock.now()
+    let answer
+    try {
+      answer = await this.transport(current.token)
+    } catch (error) {
+      if (!(error instanceof RefreshError)) throw error
+      answer = error
+    }
+    if (!this.running) return
+    const { retryBaseDelayMs: baseDelayMs, retryMaxDelayMs: maxDelayMs, random } = this.options
+    const events = outcomeOf(answer, {
+      current, sentAt, receivedAt: this.#clock.now(), tabId: this.tabId,
+      previousAttempt: this.#backoff?.attempt ?? -1, backoff: { baseDelayMs, maxDelayMs, random },
+    })
+    for (const event of events) this.apply(event)
+    // Shared even when it equals the token held (a replay, or issued within the same second):
+    // the others then learn its measured clock offset.
+    if (!(answer instanceof RefreshError) && this.#held?.token.raw === answer.token.raw) this.shareHeld('refresh')
+  }
+
   #stillNeeded(trigger: Trigger, start: HeldToken): boolean {
-    if (!this.#running || this.signedOut || this.held === null) return false
-    if (trigger === 'force') return this.held.token.raw === start.token.raw
+    if (!this.#running || this.#signedOut || this.#held === null || this.recoveryError) return false
+    if (trigger === 'force') return this.#held.token.raw === start.token.raw
     return this.isDue()
   }
 
   /** Bounded so that, behind a frozen holder, 5 s remain for our own request before expiry. */
   #lockWaitMs(): number {
-    const left = this.held ? localExpiry(this.held) - this.#clock.now() - 5000 : Infinity
+    const left = this.#held ? localExpiry(this.#held) - this.#clock.now() - DELAYS.lockReserveMs : Infinity
     // Jitter, so that tabs behind the same frozen holder do not all steal at once.
-    return Math.max(250, Math.min(this.options.lockTimeoutMs, left)) + Math.round(this.options.random() * 250)
+    return Math.max(DELAYS.lockWaitMinMs, Math.min(this.options.lockTimeoutMs, left)) + Math.round(this.options.random() * DELAYS.lockJitterMs)
   }
 
   /** An explicit `setToken` for a session that ended here revives it. */
   forgetEnded(sessionId: string): void {
-    if (this.endedSessionId === sessionId) this.endedSessionId = null
+    if (this.#endedSessionId === sessionId) this.#endedSessionId = null
   }
 
   /** Ends the session in this tab, and in every tab when `broadcast`. */
-  endSession(error: RefreshError | null, broadcast: boolean): void {
-    const sessionId = this.held?.token.sessionId ?? null
-    if (sessionId) this.endedSessionId = sessionId
-    this.held = null
-    this.signedOut = true
-    this.suspect = false
-    this.backoff = null
-    this.remote = null
+  #endSession(error: RefreshError | null, broadcast: boolean): void {
+    if (this.#signedOut && this.#held === null && !broadcast) return
+    const sessionId = this.#held?.token.sessionId ?? null
+    if (sessionId) this.#endedSessionId = sessionId
+    this.#held = null
+    this.#heldSource = null
+    this.#signedOut = true
+    this.#suspect = false
+    this.#backoff = null
+    this.#remote = null
+    this.#recovery = null
     if (this.options.initialToken === undefined) this.#env.deleteCookie(this.options.cookieName)
     if (broadcast) this.channel?.post({ type: 'signed-out', sessionId, rejected: error !== null })
     this.publish({ error })
@@ -238,7 +378,7 @@ export class Agent {
   publish(patch: Partial<SessionState> = {}): void {
     const now = this.#clock.now()
     const { status, expiresAt, refreshAt } = deriveView(this.#facts(), now)
-    const token = this.held?.token
+    const token = this.#held?.token
     this.store.set({
       status, token: token?.raw ?? null, sessionId: token?.sessionId ?? null, userId: token?.userId ?? null,
       expiresAt, online: this.#env.isOnline(), refreshAt: refreshAt === Infinity ? null : refreshAt, ...patch,
@@ -249,10 +389,10 @@ export class Agent {
 
   /** One timer: at the refresh time (later in tabs that are not in front), or at expiry. */
   #schedule(now: number, refreshAt: number | null, expiresAt: number | null): void {
-    if (!this.#running || this.loading || this.#inflight || refreshAt === null || expiresAt === null) {
+    if (!this.#running || this.#loading || this.#inflight || refreshAt === null || expiresAt === null) {
       return this.#timer.cancel()
     }
-    const delay = this.#env.isVisible() ? (this.#env.hasFocus() ? 0 : 250) : 1000
+    const delay = this.#env.isVisible() ? (this.#env.hasFocus() ? 0 : DELAYS.visibleTabMs) : DELAYS.hiddenTabMs
     let target = this.#env.isOnline() ? refreshAt + delay : Infinity
     if (now < expiresAt) target = Math.min(target, expiresAt)
     if (target === Infinity) this.#timer.cancel()

@@ -57,7 +57,6 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
   function start(): () => void {
     if (teardown) return stop
     agent.setRunning(true)
-    agent.loading = true
     const opened = o.channel(`session-keeper:v1:${o.channelName}`)
     const channel = opened ? new TabChannel(opened, tabId) : null
     agent.channel = channel
@@ -77,10 +76,7 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     channel?.post({ type: 'hello' })
     // Without a fresh token of our own, give the other tabs a moment to share theirs.
     const fresh = () => agent.isUsable() && !agent.isDue()
-    ready = (channel && !fresh() ? agent.changes.until(fresh, o.helloWaitMs) : Promise.resolve()).then(() => {
-      agent.loading = false
-      agent.check()
-    })
+    ready = (channel && !fresh() ? agent.changes.until(fresh, o.helloWaitMs) : Promise.resolve()).then(() => agent.finishLoading())
     return stop
   }
 
@@ -117,7 +113,8 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
         if (agent.isDue(now)) agent.check() // refresh in the background; this token is still valid
         return agent.held.token.raw
       }
-      const unavailable = (why: string) => new TokenUnavailableError(why, { cause: agent.lastError ?? undefined })
+      const unavailable = (why: string) => new TokenUnavailableError(why, { cause: agent.recoveryError ?? agent.lastError ?? undefined })
+      if (agent.recoveryError) throw unavailable('The token has expired and the proxy cannot refresh it: the page must go through Clerk (reload)')
       if (!o.environment.isOnline()) throw unavailable('Offline: no valid token and no way to refresh one')
       if (agent.retryAt > deadline) throw unavailable(`No valid token: ${agent.lastError?.message ?? 'refresh failed'}`)
       if (now >= deadline) throw unavailable(`No valid token within ${o.getTokenTimeoutMs} ms`)
@@ -133,6 +130,8 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
 
   async function authFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     const request = new Request(input, init)
+    // The token goes only where it is meant to: this page's origin and `authorizedOrigins`.
+    if (!tokenMayGoTo(request.url)) return o.fetch(request)
     const spare = request.clone()
     const token = await getToken()
     if (token) request.headers.set('Authorization', `Bearer ${token}`)
@@ -144,6 +143,12 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     return o.fetch(spare)
   }
 
+  function tokenMayGoTo(url: string): boolean {
+    const origin = new URL(url).origin
+    const own = typeof location === 'undefined' ? null : location.origin
+    return origin === own || o.authorizedOrigins.includes(origin)
+  }
+
   return {
     start,
     stop,
@@ -153,11 +158,11 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     setToken(jwt) {
       agent.forgetEnded(decodeSessionToken(jwt).sessionId)
       if (!agent.adoptFound(jwt, 'setToken')) return false
-      agent.channel?.post({ type: 'token', token: jwt, offsetMs: agent.held!.offsetMs, skewKnown: false, cause: 'set' })
+      agent.shareHeld('set')
       agent.check()
       return true
     },
-    signOut: () => agent.endSession(null, true),
+    signOut: () => agent.apply({ type: 'session-ended', error: null, broadcast: true }),
     fetch: authFetch,
     getStats: () => ({ ...agent.stats, messagesIgnored: agent.stats.messagesIgnored + (agent.channel?.ignored ?? 0) }),
   }
@@ -184,6 +189,8 @@ function resolveOptions(options: SessionKeeperOptions): ResolvedOptions {
     random: options.random ?? Math.random,
     channel: options.channel ?? browserChannel,
     environment: options.environment ?? browserEnvironment(),
+    authorizedOrigins: (options.authorizedOrigins ?? []).map((origin) => new URL(origin).origin),
+    acceptOtherSessionsFromTabs: options.acceptOtherSessionsFromTabs ?? false,
   }
 }
 

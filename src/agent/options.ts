@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js'
+import type { RefreshError } from '../errors/RefreshError.js'
 import type { Environment } from '../core/environment.js'
 import type { FetchLike } from '../core/transport.js'
 import type { ChannelFactory } from '../tabs/channel.js'
@@ -87,7 +88,28 @@ export interface SessionKeeperOptions {
   channel?: ChannelFactory
   /** Page visibility, focus, online state, cookies and events. @default the browser's */
   environment?: Environment
+  /**
+   * Called in every tab when the proxy answers 409 `recovery_required` for the token held: this
+   * browser cannot refresh through the proxy, the session may be alive, and the page should go
+   * through Clerk's handshake (usually a reload) before the token expires. Also dispatched on
+   * `window` as `session-keeper:recovery`.
+   * @example onRecoveryRequired: () => location.reload()
+   */
+  onRecoveryRequired?: (error: RefreshError) => void
+  /**
+   * Origins besides the page's own to which `keeper.fetch()` attaches the token (e.g. your API on
+   * another subdomain). Requests elsewhere are sent without it.
+   * @default []
+   */
+  authorizedOrigins?: string[]
+  /**
+   * Accept a token of another session from another tab without the `__session` cookie agreeing.
+   * Only for apps that supply tokens themselves (`initialToken`, `setToken`) and never read the
+   * cookie: any script of the origin can post on the channel.
+   * @default false
+   */
+  acceptOtherSessionsFromTabs?: boolean
 }
 
-export type ResolvedOptions = Required<Omit<SessionKeeperOptions, 'initialToken' | 'refreshMarginMs' | 'locks'>> &
-  Pick<SessionKeeperOptions, 'initialToken' | 'refreshMarginMs' | 'locks'>
+export type ResolvedOptions = Required<Omit<SessionKeeperOptions, 'initialToken' | 'refreshMarginMs' | 'locks' | 'onRecoveryRequired'>> &
+  Pick<SessionKeeperOptions, 'initialToken' | 'refreshMarginMs' | 'locks' | 'onRecoveryRequired'>

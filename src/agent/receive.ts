@@ -1,62 +1,138 @@
-import { decodeSessionToken } from '../core/token.js'
+import { localExpiry, MAX_SHARED_OFFSET_MS, type HeldToken } from '../core/timing.js'
+import { decodeSessionToken, isNewer, type SessionToken } from '../core/token.js'
 import { isRefreshErrorCode, RefreshError } from '../errors/RefreshError.js'
 import type { TabMessage } from '../tabs/protocol.js'
 import type { Agent } from './agent.js'
+import type { AgentEvent } from './events.js'
+
+/** What a tab knows when it reads a message: enough to judge it, nothing to change. */
+export interface ReceiverView {
+  held: HeldToken | null
+  endedSessionId: string | null
+  now: number
+  retryMaxDelayMs: number
+  /** The session id of the token in the `__session` cookie now, or null. */
+  cookieSessionId(): string | null
+  /** The app supplies tokens itself and said that other tabs may switch sessions. */
+  acceptOtherSessions: boolean
+}
+
+/** A shared token may claim an `iat` this far in the receiver's future (Clerk allows 5 s, plus truncation). */
+const FUTURE_IAT_TOLERANCE_MS = 6_000
+/** Offsets of two tabs on one machine measured against one issuer agree to within this. */
+const OFFSET_AGREEMENT_MS = 60_000
+/** Longest lifetime believed of a token from another tab. */
+const MAX_LIFETIME_MS = 86_400_000
 
 /**
- * Applies a validated message from another tab. Messages only ever move a tab towards a newer
- * token, a later retry or the end of the session it holds; anything about another session,
- * older than what the tab has, or unreadable is counted and dropped.
+ * Reads a validated message from another tab as an event (pure). Messages only ever move a
+ * tab towards a newer token, a later retry or the end of the session it holds, and every
+ * number in them is bounded: any same-origin script can post here.
  */
-export function receive(agent: Agent, message: TabMessage): void {
-  if (!agent.running) return
-  const ours = agent.held?.token.sessionId
-  const ignore = () => void agent.stats.messagesIgnored++
+export function eventOf(message: Exclude<TabMessage, { type: 'hello' | 'lock' }>, view: ReceiverView): AgentEvent {
+  const ours = view.held?.token.sessionId
+  const ignored: AgentEvent = { type: 'ignored' }
   switch (message.type) {
-    case 'hello':
-      if (agent.held && agent.isUsable()) {
-        const { token, offsetMs, skewKnown } = agent.held
-        agent.channel?.post({ type: 'token', token: token.raw, offsetMs, skewKnown, cause: 'reply' })
-      } else if (agent.signedOut && agent.endedSessionId) {
-        agent.channel?.post({ type: 'signed-out', sessionId: agent.endedSessionId, rejected: false })
-      }
-      return
     case 'token': {
-      let token
+      let token: SessionToken
       try {
         token = decodeSessionToken(message.token)
       } catch {
-        return ignore()
+        return ignored
       }
-      if (message.from === agent.remote?.from) agent.remote = null
-      const held = { token, offsetMs: message.offsetMs, skewKnown: message.skewKnown }
-      if (agent.adopt(held, 'tab', message.from)) agent.stats.tokensFromTabs++
-      else if (token.raw !== agent.held?.token.raw) ignore() // older, or of an ended session
-      return agent.publish()
+      const held = trustedHold(token, message.offsetMs, message.offsetHighMs, message.skewKnown, view)
+      return held ? { type: 'token', held, source: 'tab', from: message.from } : ignored
     }
     case 'refreshing':
-      if (message.sessionId !== ours) return ignore()
-      agent.remote = { from: message.from, since: agent.options.clock.now() }
-      agent.publish()
-      // Stand by behind the refresher: if it dies mid-refresh, the lock passes to us.
-      return void agent.refresh('standby')
+      return message.sessionId === ours ? { type: 'remote-refreshing', from: message.from } : ignored
     case 'refresh-failed': {
-      if (message.sessionId !== ours) return ignore()
-      if (message.from === agent.remote?.from) agent.remote = null
-      const now = agent.options.clock.now()
-      // Capped, even "never" (a 400 there): a forged message cannot stop refreshes for long.
-      const retryAt = Math.min(message.retryAt ?? Infinity, now + agent.options.retryMaxDelayMs)
+      if (message.sessionId !== ours || !view.held) return ignored
+      // Capped, even "never", and never past the token's own expiry: a forged message cannot
+      // stop refreshes for long.
+      const cap = Math.min(view.now + view.retryMaxDelayMs, localExpiry(view.held))
+      const retryAt = Math.min(message.retryAt ?? Infinity, cap)
       // A code from the channel is only trusted if it belongs to the closed union.
-      const code = isRefreshErrorCode(message.code) ? message.code : 'refresh_unavailable'
+      const code = isRefreshErrorCode(message.code) && message.code !== 'recovery_required' ? message.code : 'refresh_unavailable'
       const error = new RefreshError(code, `Refresh failed in another tab: ${message.message}`)
-      agent.backoff = { attempt: message.attempt, retryAt, error }
-      return agent.publish({ error })
+      return { type: 'refresh-failed', error, attempt: Math.min(message.attempt, 30), retryAt, local: false }
     }
+    case 'recovery': {
+      if (message.sessionId !== ours || message.token !== view.held?.token.raw) return ignored
+      const error = new RefreshError('recovery_required', 'The proxy cannot refresh this token; the page must go through Clerk', {
+        reason: message.reason,
+      })
+      return { type: 'recovery', tokenRaw: message.token, error, local: false }
+    }
+    case 'mode':
+      return message.refreshAtExpiry && view.held ? { type: 'refresh-at-expiry', retryAt: 0, local: false } : ignored
     case 'signed-out':
-      if (message.sessionId !== null && ours !== undefined && message.sessionId !== ours) return ignore()
-      if (agent.signedOut && agent.held === null) return
-      return agent.endSession(message.rejected ? new RefreshError('refresh_rejected', 'The session was ended in another tab') : null, false)
-    case 'lock':
-      return // handled by the fallback lock
+      if (message.sessionId !== null && ours !== undefined && message.sessionId !== ours) return ignored
+      if (ours === undefined && message.sessionId !== null) return ignored
+      return {
+        type: 'session-ended',
+        error: message.rejected ? new RefreshError('refresh_rejected', 'The session was ended in another tab') : null,
+        broadcast: false,
+      }
+  }
+}
+
+/**
+ * The token as this tab will hold it, or null when it must not be believed:
+ * - a token of another session only when the cookie holds that session too (or the app said
+ *   so): any page of the origin can post, and a token the proxy never saw must not become ours;
+ * - a lifetime no longer than a day, and, within one session, the lifetime we already know;
+ * - an `iat` no later than now (on this tab's own clock estimate) plus a tolerance;
+ * - a clock offset within an hour, and close to the one this tab measured itself.
+ */
+function trustedHold(token: SessionToken, offsetMs: number, offsetHighMs: number | undefined, skewKnown: boolean, view: ReceiverView): HeldToken | null {
+  const held = view.held
+  if (token.sessionId === view.endedSessionId) return null
+  const sameSession = held !== null && token.sessionId === held.token.sessionId
+  if (!sameSession && !view.acceptOtherSessions && view.cookieSessionId() !== token.sessionId) return null
+  if (token.lifetimeMs > MAX_LIFETIME_MS) return null
+  if (sameSession && Math.abs(token.lifetimeMs - held.token.lifetimeMs) > 1000) return null
+  if (Math.abs(offsetMs) > MAX_SHARED_OFFSET_MS) return null
+  if (held?.skewKnown && Math.abs(offsetMs - held.offsetMs) > OFFSET_AGREEMENT_MS) return null
+  // Judged on this tab's own estimate of the clock when it has one, else on the local clock.
+  const reference = held?.skewKnown ? held.offsetMs : 0
+  if (token.issuedAt * 1000 + reference > view.now + FUTURE_IAT_TOLERANCE_MS) return null
+  if (!isNewer(token, held?.token ?? null) && token.raw !== held?.token.raw) return null
+  const high = offsetHighMs !== undefined && offsetHighMs >= offsetMs && offsetHighMs - offsetMs <= 60_000 ? offsetHighMs : undefined
+  return { token, offsetMs, ...(high !== undefined ? { offsetHighMs: high } : {}), skewKnown }
+}
+
+/** Handles one message from another tab: answers `hello`, applies everything else as an event. */
+export function receive(agent: Agent, message: TabMessage): void {
+  if (!agent.running) return
+  if (message.type === 'lock') return // handled by the fallback lock
+  if (message.type === 'hello') {
+    if (agent.held && agent.isUsable()) {
+      agent.shareHeld('reply')
+      if (agent.refreshAtExpiry) agent.channel?.post({ type: 'mode', refreshAtExpiry: true })
+    } else if (agent.signedOut && agent.endedSessionId) {
+      agent.channel?.post({ type: 'signed-out', sessionId: agent.endedSessionId, rejected: false })
+    }
+    return
+  }
+  const { options } = agent
+  agent.apply(
+    eventOf(message, {
+      held: agent.held,
+      endedSessionId: agent.endedSessionId,
+      now: options.clock.now(),
+      retryMaxDelayMs: options.retryMaxDelayMs,
+      acceptOtherSessions: options.acceptOtherSessionsFromTabs,
+      cookieSessionId: () => cookieSessionId(agent),
+    }),
+  )
+}
+
+function cookieSessionId(agent: Agent): string | null {
+  if (agent.options.initialToken !== undefined) return null
+  const raw = agent.options.environment.readCookie(agent.options.cookieName)
+  try {
+    return raw === null ? null : decodeSessionToken(raw).sessionId
+  } catch {
+    return null
   }
 }

@@ -18,6 +18,8 @@ export interface Environment {
   deleteCookie(name: string): void
   /** Starts listening to page events; returns the function that stops. */
   listen(onWake: (reason: WakeReason) => void): () => void
+  /** Dispatches a `CustomEvent` on `window` (e.g. `session-keeper:recovery`). */
+  dispatch?(type: string, detail: unknown): void
 }
 
 export function browserEnvironment(): Environment {
@@ -31,6 +33,9 @@ export function browserEnvironment(): Environment {
     readCookie: (name) => (doc ? readCookie(doc.cookie, name) : null),
     deleteCookie: (name) => {
       if (doc) doc.cookie = `${name}=; Path=/; Max-Age=0; SameSite=Lax`
+    },
+    dispatch: (type, detail) => {
+      if (win && typeof CustomEvent === 'function') win.dispatchEvent(new CustomEvent(type, { detail }))
     },
     listen: (onWake) => {
       if (!win || !doc) return () => {}

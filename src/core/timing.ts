@@ -11,29 +11,64 @@ export function refreshMarginMs(lifetimeMs: number, configuredMs?: number): numb
 
 /**
  * A token held by this tab with the estimate of where its expiry falls on this machine's clock.
- * `offsetMs` is (local clock − issuer clock); `skewKnown` says whether it was measured.
+ * The clock offset (local clock − issuer clock) lies in [`offsetMs`, `offsetHighMs`]; `skewKnown`
+ * says whether it was measured. The low end is used for validity, so expiry errs early.
  */
 export interface HeldToken {
   readonly token: SessionToken
   readonly offsetMs: number
+  /** Upper end of the offset interval, when measured. */
+  readonly offsetHighMs?: number
   readonly skewKnown: boolean
 }
 
-/** Local time (ms) at which the token stops being valid. */
+/** Local time (ms) at which the token stops being valid, at the earliest. */
 export function localExpiry(held: HeldToken): number {
   return held.token.expiresAt * 1000 + held.offsetMs
+}
+
+/** Local time (ms) by which the token has surely expired on the issuer's clock. */
+export function latestExpiry(held: HeldToken): number {
+  return held.token.expiresAt * 1000 + (held.offsetHighMs ?? held.offsetMs + 1000)
 }
 
 /** Clerk accepts tokens issued up to 5 s in its future; a local clock slower than that shows. */
 const SLOW_CLOCK_TOLERANCE_MS = 5_000
 
 /**
- * A token that arrived just now from the proxy: it was issued after `requestSentAt`, so the
- * offset is at least `requestSentAt − iat`. One more second covers `iat`'s truncation to
- * seconds, so the estimate errs towards an earlier expiry, never a later one.
+ * A token that arrived just now from the proxy. It was issued between `sentAt` and `receivedAt`
+ * (local) and within the second `iat` (issuer), so the offset lies in
+ * [sentAt − (iat + 1) s, receivedAt − iat s]. Intersected with the interval measured before
+ * (`previous`), it narrows with every refresh, while its low end never passes the real offset:
+ * the token is never held past its real expiry. Disjoint intervals mean the clock jumped: the
+ * new measurement alone counts.
  */
-export function fromRefresh(token: SessionToken, requestSentAt: number): HeldToken {
-  return { token, offsetMs: requestSentAt - token.issuedAt * 1000 - 1000, skewKnown: true }
+export function fromRefresh(token: SessionToken, sentAt: number, receivedAt = sentAt, previous?: HeldToken | null): HeldToken {
+  let low = sentAt - token.issuedAt * 1000 - 1000
+  let high = receivedAt - token.issuedAt * 1000
+  if (previous?.skewKnown && previous.offsetHighMs !== undefined) {
+    const narrowedLow = Math.max(low, previous.offsetMs)
+    const narrowedHigh = Math.min(high, previous.offsetHighMs)
+    if (narrowedLow <= narrowedHigh) [low, high] = [narrowedLow, narrowedHigh]
+  }
+  return { token, offsetMs: low, offsetHighMs: high, skewKnown: true }
+}
+
+/** An offset interval narrower than this is as good as measured; no more probing. */
+const CONVERGED_MS = 50
+
+/**
+ * Where to send the next refresh so that it teaches the most about the clock offset: at the
+ * moment when, if the offset were the interval's middle, the issuer's clock would turn a second.
+ * The token's `iat` then says on which side of the middle the offset lies, halving the interval.
+ * A shift of at most ±500 ms around `dueAt`, and none once the interval is narrow.
+ */
+export function probeShiftMs(held: HeldToken, dueAt: number): number {
+  if (!held.skewKnown || held.offsetHighMs === undefined) return 0
+  if (held.offsetHighMs - held.offsetMs <= CONVERGED_MS) return 0
+  const middle = (held.offsetMs + held.offsetHighMs) / 2
+  const shift = (((middle - dueAt) % 1000) + 1000) % 1000
+  return Math.round(shift >= 500 ? shift - 1000 : shift)
 }
 
 /**
@@ -43,6 +78,9 @@ export function fromRefresh(token: SessionToken, requestSentAt: number): HeldTok
 export function withServerDate(held: HeldToken, requestSentAt: number, serverDate: number): HeldToken {
   return { token: held.token, offsetMs: requestSentAt - serverDate - 1000, skewKnown: true }
 }
+
+/** Largest clock offset believed from another tab; a larger one is not trusted (±1 hour). */
+export const MAX_SHARED_OFFSET_MS = 3_600_000
 
 /**
  * A token found in a cookie or handed over by the app, with no measurement of the clock. The

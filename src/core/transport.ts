@@ -75,18 +75,23 @@ async function toError(response: Response): Promise<RefreshError> {
   const body = await readJson(response)
   const detail = isObject(body) && isObject(body.error) ? body.error : {}
   const serverCode = typeof detail.code === 'string' ? detail.code.slice(0, 100) : undefined
+  const reason = typeof detail.reason === 'string' ? detail.reason.slice(0, 100) : undefined
   const serverMessage = typeof detail.message === 'string' ? `: ${detail.message.slice(0, 300)}` : ''
   const status = response.status
   const date = Date.parse(response.headers.get('date') ?? '')
   const details = {
     status,
     serverCode,
+    reason,
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
     serverDate: Number.isNaN(date) ? undefined : date,
   }
   const text = `The proxy answered ${status}${serverMessage}`
-  if (status === 401) return new RefreshError('refresh_rejected', text, details)
+  // Only "the session is over" signs out; any other refusal of this browser's refresh is recovery.
+  if (status === 401) return new RefreshError(serverCode === 'session_ended' ? 'refresh_rejected' : 'recovery_required', text, details)
+  if (status === 409) return new RefreshError('recovery_required', text, details)
   if (status === 429) return new RefreshError('refresh_rate_limited', text, details)
+  if (status === 503 && serverCode === 'not_yet_expired') return new RefreshError('refresh_not_yet_expired', text, details)
   if (status >= 500) return new RefreshError('refresh_unavailable', text, details)
   return new RefreshError('refresh_refused', text, details)
 }

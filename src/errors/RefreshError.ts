@@ -7,13 +7,15 @@ export type RefreshErrorCode = Extract<
   | 'refresh_rate_limited'
   | 'refresh_unavailable'
   | 'refresh_rejected'
+  | 'recovery_required'
+  | 'refresh_not_yet_expired'
   | 'refresh_refused'
   | 'refresh_bad_response'
 >
 
 const CODES: readonly string[] = [
   'refresh_network', 'refresh_timeout', 'refresh_rate_limited', 'refresh_unavailable',
-  'refresh_rejected', 'refresh_refused', 'refresh_bad_response',
+  'refresh_rejected', 'recovery_required', 'refresh_not_yet_expired', 'refresh_refused', 'refresh_bad_response',
 ] satisfies RefreshErrorCode[]
 
 export function isRefreshErrorCode(value: string): value is RefreshErrorCode {
@@ -28,6 +30,8 @@ export class RefreshError extends SessionKeeperError {
   readonly status: number | undefined
   /** The proxy's own error code (`{ error: { code } }`), when it sent one. */
   readonly serverCode: string | undefined
+  /** The proxy's detail (`{ error: { reason } }`: Clerk's code, or the proxy's own reason). */
+  readonly reason: string | undefined
   /** Delay the proxy asked for with `Retry-After`, in milliseconds. */
   readonly retryAfterMs: number | undefined
   /** The proxy's `Date` header (ms since epoch on its clock), used to measure clock skew. */
@@ -36,18 +40,20 @@ export class RefreshError extends SessionKeeperError {
   constructor(
     code: RefreshErrorCode,
     message: string,
-    details: { status?: number; serverCode?: string; retryAfterMs?: number; serverDate?: number; cause?: unknown } = {},
+    details: { status?: number; serverCode?: string; reason?: string; retryAfterMs?: number; serverDate?: number; cause?: unknown } = {},
   ) {
     super(code, message, { cause: details.cause })
     this.status = details.status
     this.serverCode = details.serverCode
+    this.reason = details.reason
     this.retryAfterMs = details.retryAfterMs
     this.serverDate = details.serverDate
   }
 
   /**
    * Network failures, timeouts, 429, 5xx and garbled 200s (a captive portal, a CDN error page)
-   * are worth another try; 401 and the other 4xx are not.
+   * are worth another try; 401, 409 and the other 4xx are not (503 `not_yet_expired` is
+   * retried, at expiry).
    */
   get retryable(): boolean {
     return (
@@ -55,7 +61,8 @@ export class RefreshError extends SessionKeeperError {
       this.code === 'refresh_network' ||
       this.code === 'refresh_timeout' ||
       this.code === 'refresh_rate_limited' ||
-      this.code === 'refresh_unavailable'
+      this.code === 'refresh_unavailable' ||
+      this.code === 'refresh_not_yet_expired'
     )
   }
 }

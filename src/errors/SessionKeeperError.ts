@@ -13,8 +13,19 @@ export type SessionErrorCode =
   | 'refresh_rate_limited'
   /** 5xx from the proxy; retried with backoff. */
   | 'refresh_unavailable'
-  /** 401: the session cannot be refreshed any more; every tab signs out. */
+  /** 401 `session_ended`: the session is over (ended, revoked, user gone); every tab signs out. */
   | 'refresh_rejected'
+  /**
+   * 409 `recovery_required` (or a 401 without `session_ended`): this browser cannot refresh
+   * through the proxy, but the session may be alive. No sign-out; the page must go through
+   * Clerk's handshake (usually a reload). No tab asks again for the same token.
+   */
+  | 'recovery_required'
+  /**
+   * 503 `not_yet_expired`: Clerk refreshes tokens only once they have expired. Not shown as an
+   * error: every tab then refreshes at expiry instead of before it.
+   */
+  | 'refresh_not_yet_expired'
   /** Another 4xx (400, 403, 405, 413, 415): a bug or a misconfiguration, not retried. */
   | 'refresh_refused'
   /** 200 whose body is not `{ "jwt": <valid token for this session> }`. */

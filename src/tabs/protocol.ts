@@ -21,8 +21,24 @@ export interface TokenMessage extends Envelope {
   type: 'token'
   token: string
   offsetMs: number
+  /** Upper end of the measured offset interval. */
+  offsetHighMs?: number
   skewKnown: boolean
   cause: 'refresh' | 'reply' | 'set'
+}
+
+/** The proxy answered 409 for this token: nobody asks again for it; the page needs Clerk. */
+export interface RecoveryMessage extends Envelope {
+  type: 'recovery'
+  sessionId: string
+  token: string
+  reason: string
+}
+
+/** The proxy refuses tokens before they expire: every tab refreshes at expiry from now on. */
+export interface ModeMessage extends Envelope {
+  type: 'mode'
+  refreshAtExpiry: boolean
 }
 
 /** The sender holds the refresh lock and has sent a request to the proxy. */
@@ -63,6 +79,8 @@ export type TabMessage =
   | RefreshFailedMessage
   | SignedOutMessage
   | LockMessage
+  | RecoveryMessage
+  | ModeMessage
 
 /** Distributes Omit over the union, so each variant keeps its own fields. */
 export type Outgoing = TabMessage extends infer M ? (M extends TabMessage ? Omit<M, 'v' | 'from'> : never) : never
@@ -83,6 +101,7 @@ export function parseMessage(data: unknown): TabMessage | null {
     case 'token':
       return isString(m.token, MAX_STRING) &&
         isNumber(m.offsetMs) &&
+        (m.offsetHighMs === undefined || isNumber(m.offsetHighMs)) &&
         typeof m.skewKnown === 'boolean' &&
         (m.cause === 'refresh' || m.cause === 'reply' || m.cause === 'set')
         ? (m as unknown as TokenMessage)
@@ -103,6 +122,12 @@ export function parseMessage(data: unknown): TabMessage | null {
       return (m.sessionId === null || isString(m.sessionId)) && typeof m.rejected === 'boolean'
         ? (m as unknown as SignedOutMessage)
         : null
+    case 'recovery':
+      return isString(m.sessionId) && isString(m.token, MAX_STRING) && typeof m.reason === 'string' && m.reason.length <= 100
+        ? (m as unknown as RecoveryMessage)
+        : null
+    case 'mode':
+      return typeof m.refreshAtExpiry === 'boolean' ? (m as unknown as ModeMessage) : null
     case 'lock':
       return (m.op === 'claim' || m.op === 'held' || m.op === 'release') && isString(m.name) && isNumber(m.ticket)
         ? (m as unknown as LockMessage)

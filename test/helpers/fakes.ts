@@ -30,6 +30,12 @@ export class FakeEnvironment implements Environment {
   }
 }
 
+/** The proxy's wire codes for the statuses a script names (CONTRACT.md). */
+const WIRE_CODES: Record<number, string> = {
+  400: 'invalid_request', 401: 'session_ended', 403: 'origin_not_allowed', 409: 'recovery_required', 429: 'rate_limited',
+  502: 'upstream_bad_response', 503: 'upstream_unavailable', 504: 'upstream_timeout',
+}
+
 export interface ProxyCall {
   sessionId: string
   token: string
@@ -63,7 +69,8 @@ export class FakeProxy {
     if (typeof next === 'number') {
       const headers: Record<string, string> = { 'content-type': 'application/json', date: new Date(Date.now() + this.skewMs).toUTCString() }
       if (this.retryAfter !== null) headers['retry-after'] = this.retryAfter
-      return new Response(JSON.stringify({ error: { code: `status_${next}`, message: 'scripted failure' } }), { status: next, headers })
+      const code = WIRE_CODES[next] ?? `status_${next}`
+      return new Response(JSON.stringify({ error: { code, message: 'scripted failure' } }), { status: next, headers })
     }
     const jwt = sessionJwt(Date.now() + this.skewMs, { sid: body.session_id, lifetimeS: this.lifetimeS })
     this.onIssue(jwt)

@@ -306,12 +306,31 @@ describe('a single tab', () => {
     })
     const seenAuth: (string | null)[] = []
     await advance(1_000) // a new token differs from the cookie's only once a second has passed
-    const response = await keeper.fetch('http://localhost/api/data', { method: 'POST', body: 'payload' })
+    const response = await keeper.fetch(`${location.origin}/api/data`, { method: 'POST', body: 'payload' })
     expect(response.status).toBe(200)
     expect(await response.text()).toBe('payload')
     expect(seenAuth).toHaveLength(2)
     expect(seenAuth[0]).toBe(`Bearer ${world.cookie}`)
     expect(seenAuth[1]).toBe(`Bearer ${keeper.getState().token}`)
     expect(world.proxy.calls).toHaveLength(1)
+  })
+
+  it('fetch() attaches the token only to its own origin and authorizedOrigins', async () => {
+    const seen: Record<string, string | null> = {}
+    const { keeper } = await startTab({
+      authorizedOrigins: ['https://api.example.test'],
+      fetch: async (input) => {
+        const request = input as Request
+        seen[new URL(request.url).origin] = request.headers.get('authorization')
+        return new Response('ok')
+      },
+    })
+    for (const url of [`${location.origin}/a`, 'https://api.example.test/b', 'https://evil.example.test/c', 'https://api.example.test.evil.test/d']) await keeper.fetch(url)
+    expect(seen).toEqual({
+      [location.origin]: `Bearer ${world.cookie}`,
+      'https://api.example.test': `Bearer ${world.cookie}`,
+      'https://evil.example.test': null,
+      'https://api.example.test.evil.test': null,
+    })
   })
 })

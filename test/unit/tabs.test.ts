@@ -66,10 +66,14 @@ describe('several tabs', () => {
     world.cookie = sessionJwt(Date.now() + skewMs - ageMs)
     const tabs = await openTabs(3)
     await advance(5 * 60_000)
-    const times = world.proxy.calls.map((c) => c.at)
-    // One measuring refresh at start-up, then one per cycle: never two close together.
-    for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThan(10_000)
-    expect(world.proxy.calls.length).toBeLessThanOrEqual(8)
+    const started = world.proxy.calls[0]?.at ?? 0
+    // A tab whose token contradicts its clock trusts no other tab's clock until it has measured
+    // its own (at most one measuring refresh per tab, at start-up: a forged token must not move
+    // its clock); then one request per cycle, never two close together.
+    const times = world.proxy.calls.map((c) => c.at).filter((at) => at > started + 2_000)
+    expect(world.proxy.calls.length - times.length).toBeLessThanOrEqual(tabs.length)
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThan(10_000)
+    expect(times.length).toBeLessThanOrEqual(8)
     expect(tokens(tabs).size).toBe(1)
   })
 
@@ -85,13 +89,24 @@ describe('several tabs', () => {
     expect(world.proxy.calls).toHaveLength(1)
   })
 
-  it('a tab with no cookie at all gets the session from the others', async () => {
+  it('a tab without the cookie does not take a session from the channel: the cookie must agree', async () => {
     const [first] = await openTabs(1)
     world.cookie = null
     const late = world.open('late')
     late.keeper.start()
     expect(late.keeper.getState().status).toBe('loading')
-    expect(await late.keeper.getToken()).toBe(first.keeper.getState().token)
+    await advance(300)
+    expect(await late.keeper.getToken()).toBeNull()
+    expect(late.keeper.getStats().messagesIgnored).toBeGreaterThanOrEqual(1)
+    // Positive control: the same tab with the cookie, or an app that supplies tokens and says so.
+    const withCookie = world.open('with-cookie')
+    withCookie.env.cookies.set('__session', first.keeper.getState().token!)
+    withCookie.keeper.start()
+    const supplied = world.open('supplied', { initialToken: null, acceptOtherSessionsFromTabs: true })
+    supplied.keeper.start()
+    await advance(300)
+    expect(await withCookie.keeper.getToken()).toBe(first.keeper.getState().token)
+    expect(await supplied.keeper.getToken()).toBe(first.keeper.getState().token)
   })
 
   it('prefers the visible, focused tab as the refresher', async () => {

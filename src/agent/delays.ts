@@ -1,0 +1,17 @@
+/** The agent's fixed delays, by name. Each is small next to a token's lifetime. */
+export const DELAYS = {
+  /** A timer this late counts as late (sleep, throttling) in the stats. */
+  lateTimerMs: 1_000,
+  /** A visible tab without focus refreshes this long after the focused one would. */
+  visibleTabMs: 250,
+  /** A hidden tab refreshes this long after a visible one would. */
+  hiddenTabMs: 1_000,
+  /** Behind a frozen lock holder, this much of the token's life is kept for our own request. */
+  lockReserveMs: 5_000,
+  /** Shortest wait for the refresh lock before stealing it. */
+  lockWaitMinMs: 250,
+  /** Up to this much is added to the lock wait, so tabs behind one frozen holder do not steal at once. */
+  lockJitterMs: 250,
+  /** When refreshing at expiry: this long after the token has surely expired on the issuer's clock. */
+  atExpiryGraceMs: 250,
+} as const

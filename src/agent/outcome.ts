@@ -1,0 +1,47 @@
+import { backoffDelayMs, fromRefresh, withServerDate, type BackoffOptions, type HeldToken } from '../core/timing.js'
+import type { RefreshAnswer } from '../core/transport.js'
+import { RefreshError } from '../errors/RefreshError.js'
+import type { AgentEvent } from './events.js'
+
+export interface AttemptContext {
+  /** The token the request carried. */
+  current: HeldToken
+  sentAt: number
+  receivedAt: number
+  tabId: string
+  /** Failures in a row so far (-1: none). */
+  previousAttempt: number
+  backoff: BackoffOptions
+}
+
+/** Until the proxy says otherwise, a refused early refresh is retried this soon at the latest. */
+const NOT_YET_EXPIRED_DEFAULT_MS = 1_000
+
+/**
+ * What one answer of the proxy means, as events (pure): a token to adopt; a sign-out (401
+ * `session_ended` only); recovery (409, or any other 401); a switch to refreshing at expiry
+ * (503 `not_yet_expired`); or a backoff, which still measures the clock from the proxy's `Date`.
+ */
+export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptContext): AgentEvent[] {
+  if (!(answer instanceof RefreshError)) {
+    const held = fromRefresh(answer.token, ctx.sentAt, ctx.receivedAt, ctx.current.skewKnown ? ctx.current : null)
+    return [{ type: 'token', held, source: 'refresh', from: ctx.tabId }]
+  }
+  const error = answer
+  if (error.code === 'refresh_rejected') return [{ type: 'session-ended', error, broadcast: true }]
+  if (error.code === 'recovery_required') return [{ type: 'recovery', tokenRaw: ctx.current.token.raw, error, local: true }]
+  const events: AgentEvent[] = []
+  // A failed refresh still tells the time: an unmeasured token gets a real deadline.
+  if (!ctx.current.skewKnown && error.serverDate !== undefined) {
+    events.push({ type: 'clock-measured', held: withServerDate(ctx.current, ctx.sentAt, error.serverDate) })
+  }
+  if (error.code === 'refresh_not_yet_expired') {
+    const wait = Math.min(error.retryAfterMs ?? NOT_YET_EXPIRED_DEFAULT_MS, ctx.current.token.lifetimeMs)
+    events.push({ type: 'refresh-at-expiry', retryAt: ctx.receivedAt + wait, local: true })
+    return events
+  }
+  const attempt = ctx.previousAttempt + 1
+  const retryAt = error.retryable ? ctx.receivedAt + backoffDelayMs(attempt, ctx.backoff, error.retryAfterMs) : Infinity
+  events.push({ type: 'refresh-failed', error, attempt, retryAt, local: true })
+  return events
+}
