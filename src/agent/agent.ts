@@ -18,6 +18,18 @@ import { deriveView, dueAt, LOADING_STATE, type AgentFacts, type SessionState, t
 
 type Trigger = 'scheduled' | 'standby' | 'demand' | 'force'
 
+/**
+ * This tab's own refresh answer replaces the token held even when it is not strictly newer: when
+ * issued in the same second (another `jti`), or when the held one came from the channel and
+ * claims to be at most a few seconds newer (a forged token can claim no more; see receive.ts). A
+ * late answer much older than the token held (a tab that was frozen) does not.
+ */
+function isAuthoritative(next: HeldToken, current: HeldToken, heldSource: TokenSource | null): boolean {
+  if (next.token.sessionId !== current.token.sessionId) return false
+  const behindS = current.token.issuedAt - next.token.issuedAt
+  return behindS <= 0 || (heldSource === 'tab' && behindS <= DELAYS.channelFutureToleranceMs / 1000)
+}
+
 /** Refresh failures in a row, shared by all tabs, and when the next try is allowed. */
 interface Backoff {
   attempt: number
@@ -149,6 +161,9 @@ export class Agent {
     switch (event.type) {
       case 'token':
         return this.#adopt(event.held, event.source, event.from, event.suspect ?? false)
+      case 'no-progress':
+        this.#backoff = { attempt: event.attempt, retryAt: event.retryAt, error: null }
+        return this.publish()
       case 'clock-measured':
         if (this.#held?.token.raw === event.held.token.raw) this.#held = event.held
         this.#suspect = false
@@ -206,14 +221,14 @@ export class Agent {
     const current = this.#held
     if (next.token.sessionId === this.#endedSessionId) return
     if (from === this.#remote?.from) this.#remote = null
-    const authoritative = source === 'refresh' && this.#heldSource === 'tab'
-    if (!authoritative && !isNewer(next.token, current?.token ?? null)) {
+    const authoritative = source === 'refresh' && current !== null && isAuthoritative(next, current, this.#heldSource)
+    if (current?.token.raw === next.token.raw || (!authoritative && !isNewer(next.token, current?.token ?? null))) {
       // The same token, now with a (better) clock measurement: keep the token, take the clock.
       if (current?.token.raw === next.token.raw && next.skewKnown && (!current.skewKnown || source === 'refresh')) {
         this.#held = next
         this.#suspect = false
       } else if (source === 'tab' && current?.token.raw !== next.token.raw) this.stats.messagesIgnored++
-      if (source === 'refresh') this.#backoff = null
+      if (source === 'refresh' && current?.token.raw !== next.token.raw) this.#backoff = null
       return this.publish(source === 'refresh' ? { error: null } : {})
     }
     if (source === 'tab') this.stats.tokensFromTabs++
@@ -296,7 +311,10 @@ export class Agent {
 
   async #refreshUnderLock(trigger: Trigger, start: HeldToken): Promise<void> {
     const name = `session-keeper:${this.options.channelName}:refresh`
-    const progressSince = (since: number) => this.#remote !== null && this.#remote.since > since
+    // Another tab's announced progress extends the wait, but never into the last seconds of the
+    // token's life: a holder that keeps announcing and never answers cannot stall us past expiry.
+    const progressSince = (since: number) =>
+      this.#remote !== null && this.#remote.since > since && this.#lockWaitMs() > DELAYS.lockWaitMinMs + DELAYS.lockJitterMs
     await withLock(this.locks!, name, () => this.#lockWaitMs(), this.#clock, async (grant) => {
       if (grant === 'stolen') this.stats.lockSteals++
       if (!this.running) return

@@ -101,7 +101,13 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     const deadline = o.clock.now() + o.getTokenTimeoutMs
     let refreshed = false
     if (forceRefresh && agent.held) {
-      await Promise.race([agent.refresh('force'), agent.changes.next(o.getTokenTimeoutMs)])
+      // Wait for this refresh to finish (bounded), not merely for the next change of state.
+      let finished = false
+      void agent.refresh('force').finally(() => {
+        finished = true
+        agent.changes.notify()
+      })
+      await agent.changes.until(() => finished, o.getTokenTimeoutMs)
       refreshed = true
     }
     for (;;) {

@@ -12,6 +12,8 @@ export const DELAYS = {
   lockWaitMinMs: 250,
   /** Up to this much is added to the lock wait, so tabs behind one frozen holder do not steal at once. */
   lockJitterMs: 250,
+  /** A token from another tab may claim an `iat` this far in the receiver's future (Clerk allows 5 s, plus truncation). */
+  channelFutureToleranceMs: 6_000,
   /** When refreshing at expiry: this long after the token has surely expired on the issuer's clock. */
   atExpiryGraceMs: 250,
 } as const

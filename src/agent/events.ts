@@ -16,6 +16,8 @@ export type AgentEvent =
   | { type: 'recovery'; tokenRaw: string; error: RefreshError; local: boolean }
   /** The proxy refuses tokens before expiry: refresh at expiry from now on, not before `retryAt`. */
   | { type: 'refresh-at-expiry'; retryAt: number; local: boolean }
+  /** The proxy answered with the very token sent (a replay gone wrong): a success, retried only after `retryAt`. */
+  | { type: 'no-progress'; attempt: number; retryAt: number }
   /** The same token, with a clock offset measured from the proxy's `Date`. */
   | { type: 'clock-measured'; held: HeldToken }
   /** The session ended: here only, or in every tab (`broadcast`). */

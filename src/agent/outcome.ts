@@ -1,4 +1,4 @@
-import { backoffDelayMs, fromRefresh, withServerDate, type BackoffOptions, type HeldToken } from '../core/timing.js'
+import { backoffDelayMs, fromRefresh, fromUnmeasured, withServerDate, type BackoffOptions, type HeldToken } from '../core/timing.js'
 import type { RefreshAnswer } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
 import type { AgentEvent } from './events.js'
@@ -14,6 +14,13 @@ export interface AttemptContext {
   backoff: BackoffOptions
 }
 
+/** A token whose issue time this request did not witness: the clock as measured before, if it was. */
+function unmeasured(token: RefreshAnswer['token'], ctx: AttemptContext): HeldToken & { suspect?: boolean } {
+  const { current } = ctx
+  if (current.skewKnown) return { token, offsetMs: current.offsetMs, ...(current.offsetHighMs !== undefined ? { offsetHighMs: current.offsetHighMs } : {}), skewKnown: true }
+  return fromUnmeasured(token, ctx.receivedAt)
+}
+
 /** Until the proxy says otherwise, a refused early refresh is retried this soon at the latest. */
 const NOT_YET_EXPIRED_DEFAULT_MS = 1_000
 
@@ -24,8 +31,16 @@ const NOT_YET_EXPIRED_DEFAULT_MS = 1_000
  */
 export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptContext): AgentEvent[] {
   if (!(answer instanceof RefreshError)) {
-    const held = fromRefresh(answer.token, ctx.sentAt, ctx.receivedAt, ctx.current.skewKnown ? ctx.current : null)
-    return [{ type: 'token', held, source: 'refresh', from: ctx.tabId }]
+    const same = answer.token.raw === ctx.current.token.raw
+    // A replayed or echoed token was not issued during this request: it says nothing of the clock.
+    const held = answer.replayed || same ? unmeasured(answer.token, ctx) : fromRefresh(answer.token, ctx.sentAt, ctx.receivedAt, ctx.current.skewKnown ? ctx.current : null)
+    const events: AgentEvent[] = [{ type: 'token', held, source: 'refresh', from: ctx.tabId, suspect: 'suspect' in held && held.suspect === true }]
+    // The token sent, answered back: nothing newer to be had yet. No error, and no tight loop.
+    if (same) {
+      const attempt = ctx.previousAttempt + 1
+      events.push({ type: 'no-progress', attempt, retryAt: ctx.receivedAt + backoffDelayMs(attempt, ctx.backoff) })
+    }
+    return events
   }
   const error = answer
   if (error.code === 'refresh_rejected') return [{ type: 'session-ended', error, broadcast: true }]

@@ -2,6 +2,7 @@ import { localExpiry, MAX_SHARED_OFFSET_MS, type HeldToken } from '../core/timin
 import { decodeSessionToken, isNewer, type SessionToken } from '../core/token.js'
 import { isRefreshErrorCode, RefreshError } from '../errors/RefreshError.js'
 import type { TabMessage } from '../tabs/protocol.js'
+import { DELAYS } from './delays.js'
 import type { Agent } from './agent.js'
 import type { AgentEvent } from './events.js'
 
@@ -17,8 +18,6 @@ export interface ReceiverView {
   acceptOtherSessions: boolean
 }
 
-/** A shared token may claim an `iat` this far in the receiver's future (Clerk allows 5 s, plus truncation). */
-const FUTURE_IAT_TOLERANCE_MS = 6_000
 /** Offsets of two tabs on one machine measured against one issuer agree to within this. */
 const OFFSET_AGREEMENT_MS = 60_000
 /** Longest lifetime believed of a token from another tab. */
@@ -47,9 +46,9 @@ export function eventOf(message: Exclude<TabMessage, { type: 'hello' | 'lock' }>
       return message.sessionId === ours ? { type: 'remote-refreshing', from: message.from } : ignored
     case 'refresh-failed': {
       if (message.sessionId !== ours || !view.held) return ignored
-      // Capped, even "never", and never past the token's own expiry: a forged message cannot
-      // stop refreshes for long.
-      const cap = Math.min(view.now + view.retryMaxDelayMs, localExpiry(view.held))
+      // Capped, even "never", and never later than shortly before the token's own expiry: a
+      // forged message cannot stop refreshes for long, nor make a tab hold an expired token.
+      const cap = Math.min(view.now + view.retryMaxDelayMs, localExpiry(view.held) - DELAYS.lockReserveMs)
       const retryAt = Math.min(message.retryAt ?? Infinity, cap)
       // A code from the channel is only trusted if it belongs to the closed union.
       const code = isRefreshErrorCode(message.code) && message.code !== 'recovery_required' ? message.code : 'refresh_unavailable'
@@ -95,7 +94,7 @@ function trustedHold(token: SessionToken, offsetMs: number, offsetHighMs: number
   if (held?.skewKnown && Math.abs(offsetMs - held.offsetMs) > OFFSET_AGREEMENT_MS) return null
   // Judged on this tab's own estimate of the clock when it has one, else on the local clock.
   const reference = held?.skewKnown ? held.offsetMs : 0
-  if (token.issuedAt * 1000 + reference > view.now + FUTURE_IAT_TOLERANCE_MS) return null
+  if (token.issuedAt * 1000 + reference > view.now + DELAYS.channelFutureToleranceMs) return null
   if (!isNewer(token, held?.token ?? null) && token.raw !== held?.token.raw) return null
   const high = offsetHighMs !== undefined && offsetHighMs >= offsetMs && offsetHighMs - offsetMs <= 60_000 ? offsetHighMs : undefined
   return { token, offsetMs, ...(high !== undefined ? { offsetHighMs: high } : {}), skewKnown }

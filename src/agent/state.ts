@@ -1,4 +1,4 @@
-import { latestExpiry, localExpiry, probeShiftMs, refreshMarginMs, type HeldToken } from '../core/timing.js'
+import { latestExpiry, localExpiry, plannedRefreshAt, refreshMarginMs, type HeldToken } from '../core/timing.js'
 import { DELAYS } from './delays.js'
 import type { SessionKeeperError } from '../errors/SessionKeeperError.js'
 
@@ -78,20 +78,15 @@ export interface AgentFacts {
 
 /**
  * When the held token is due for refresh (local ms), or null without one (or in recovery):
- * `margin` before its earliest expiry, shifted by up to ±500 ms while the clock offset is still
- * being narrowed (see `probeShiftMs`); or, when the proxy refuses early refreshes, just after
- * its latest possible expiry on the issuer's clock.
+ * `margin` before its expiry, timed on the issuer's clock (see `plannedRefreshAt`); or, when
+ * the proxy refuses early refreshes, just after its latest possible expiry on the issuer's clock.
  */
 export function dueAt(facts: Pick<AgentFacts, 'held' | 'suspect' | 'configuredMarginMs' | 'atExpiry' | 'recovery'>, now: number): number | null {
   const { held } = facts
   if (held === null || facts.recovery) return null
   if (facts.suspect) return now
   if (facts.atExpiry) return latestExpiry(held) + DELAYS.atExpiryGraceMs
-  const margin = refreshMarginMs(held.token.lifetimeMs, facts.configuredMarginMs)
-  const due = localExpiry(held) - margin
-  // Probing later than due only where the margin leaves plenty of room before expiry.
-  const shift = probeShiftMs(held, due)
-  return shift > 0 && margin < 2_000 ? due : due + shift
+  return plannedRefreshAt(held, refreshMarginMs(held.token.lifetimeMs, facts.configuredMarginMs))
 }
 
 /** `status`, `expiresAt` and `refreshAt` (Infinity when no retry is planned) at `now`. */

@@ -56,19 +56,27 @@ export function fromRefresh(token: SessionToken, sentAt: number, receivedAt = se
 
 /** An offset interval narrower than this is as good as measured; no more probing. */
 const CONVERGED_MS = 50
+/** Sent this long after the issuer's second turns, so that the new token's `iat` is that second. */
+const AFTER_BOUNDARY_MS = 10
 
 /**
- * Where to send the next refresh so that it teaches the most about the clock offset: at the
- * moment when, if the offset were the interval's middle, the issuer's clock would turn a second.
- * The token's `iat` then says on which side of the middle the offset lies, halving the interval.
- * A shift of at most ±500 ms around `dueAt`, and none once the interval is narrow.
+ * When to refresh a token `marginMs` before its expiry (local ms).
+ *
+ * Without a measured clock offset: `marginMs` before the earliest expiry. With one, the request
+ * is timed on the issuer's clock, at the first whole second from `exp − margin`: `iat` is
+ * truncated to seconds, so a token issued at x.97 s loses 0.97 s of its life, and one issued
+ * just after a second turns loses nothing. While the offset interval is still wide, the request
+ * goes out when the second turns if the offset were the interval's middle: the new `iat` then
+ * says on which side the offset lies, halving the interval each refresh. Never later than half
+ * the margin past the earliest-expiry plan, and only where the margin is at least 2 s.
  */
-export function probeShiftMs(held: HeldToken, dueAt: number): number {
-  if (!held.skewKnown || held.offsetHighMs === undefined) return 0
-  if (held.offsetHighMs - held.offsetMs <= CONVERGED_MS) return 0
-  const middle = (held.offsetMs + held.offsetHighMs) / 2
-  const shift = (((middle - dueAt) % 1000) + 1000) % 1000
-  return Math.round(shift >= 500 ? shift - 1000 : shift)
+export function plannedRefreshAt(held: HeldToken, marginMs: number): number {
+  const early = localExpiry(held) - marginMs
+  if (!held.skewKnown || held.offsetHighMs === undefined || marginMs < 2_000) return early
+  const boundary = Math.ceil((held.token.expiresAt * 1000 - marginMs) / 1000) * 1000
+  const width = held.offsetHighMs - held.offsetMs
+  const planned = width <= CONVERGED_MS ? boundary + held.offsetHighMs + AFTER_BOUNDARY_MS : boundary + held.offsetMs + width / 2
+  return Math.round(Math.min(planned, early + marginMs / 2))
 }
 
 /**

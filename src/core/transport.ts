@@ -13,6 +13,8 @@ export interface TransportOptions {
 
 export interface RefreshAnswer {
   token: SessionToken
+  /** The proxy answered with an earlier result (`"replayed": true`): not issued just now. */
+  replayed: boolean
 }
 
 export type Transport = (current: SessionToken, signal?: AbortSignal) => Promise<RefreshAnswer>
@@ -68,7 +70,7 @@ async function readToken(response: Response, current: SessionToken): Promise<Ref
       status: response.status,
     })
   }
-  return { token }
+  return { token, replayed: isObject(body) && body.replayed === true }
 }
 
 async function toError(response: Response): Promise<RefreshError> {

@@ -116,7 +116,8 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
         if (s && cookieOptions.name === undefined) headers.append('Set-Cookie', sessionCookie(`__session_${s}`, jwt, secure, cookieOptions))
       }
       report(200, 'refreshed')
-      return new Response(JSON.stringify({ jwt }), { status: 200, headers })
+      // `replayed`: the token was issued earlier, so the browser must not time its clock on it.
+      return new Response(JSON.stringify(outcome.replayed ? { jwt, replayed: true } : { jwt }), { status: 200, headers })
     } catch (error) {
       const failure = error instanceof ProxyError ? error : new ProxyError(500, 'internal_error', 'The refresh failed in the proxy')
       report(failure.status, failure.code, failure.reason)

@@ -114,7 +114,7 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
   function issue(sessionId: string, record: SessionRecord): string {
     const iat = Math.floor(now() / 1000)
     return signJwt(key, {
-      azp: record.origin, exp: iat + settings.lifetimeSeconds, fva: [0, -1], iat, iss: issuer, nbf: iat - 10,
+      azp: record.origin, exp: iat + settings.lifetimeSeconds, fva: [0, -1], iat, iss: issuer, jti: randomId('', 10), nbf: iat - 10,
       sid: sessionId, sub: record.userId, v: 2,
     })
   }

@@ -7,6 +7,8 @@ export class FakeEnvironment implements Environment {
   focused = true
   online = true
   cookies = new Map<string, string>()
+  /** Events dispatched on `window`, in order. */
+  dispatched: { type: string; detail: unknown }[] = []
   #listeners = new Set<(reason: WakeReason) => void>()
 
   isVisible = () => this.visible
@@ -14,6 +16,7 @@ export class FakeEnvironment implements Environment {
   isOnline = () => this.online
   readCookie = (name: string) => this.cookies.get(name) ?? null
   deleteCookie = (name: string) => void this.cookies.delete(name)
+  dispatch = (type: string, detail: unknown) => void this.dispatched.push({ type, detail })
   listen = (onWake: (reason: WakeReason) => void) => {
     this.#listeners.add(onWake)
     return () => void this.#listeners.delete(onWake)
@@ -56,6 +59,13 @@ export class FakeProxy {
   retryAfter: string | null = null
   /** Called with each issued token, as a browser's cookie jar would receive Set-Cookie. */
   onIssue: (jwt: string) => void = () => {}
+  /** As a proxy in front of a Clerk that refuses early refreshes: 503 `not_yet_expired` until exp. */
+  refuseUnexpired = false
+  /** Answers refused as not yet expired. */
+  refusedEarly = 0
+  #issued = 0
+  /** Tokens that reached the proxy after their expiry (server clock), for the at-expiry mode. */
+  expiredOnArrival = 0
 
   fetch = async (input: Request | string | URL, init?: RequestInit): Promise<Response> => {
     const request = input instanceof Request ? input : new Request(String(input), init)
@@ -72,7 +82,16 @@ export class FakeProxy {
       const code = WIRE_CODES[next] ?? `status_${next}`
       return new Response(JSON.stringify({ error: { code, message: 'scripted failure' } }), { status: next, headers })
     }
-    const jwt = sessionJwt(Date.now() + this.skewMs, { sid: body.session_id, lifetimeS: this.lifetimeS })
+    const serverNow = Date.now() + this.skewMs
+    const exp = (JSON.parse(Buffer.from(body.expired_token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000
+    if (this.refuseUnexpired && exp > serverNow) {
+      this.refusedEarly++
+      const headers = { 'content-type': 'application/json', 'retry-after': String(Math.ceil((exp - serverNow) / 1000) + 1) }
+      return new Response(JSON.stringify({ error: { code: 'not_yet_expired', message: 'refused before expiry' } }), { status: 503, headers })
+    }
+    if (exp <= serverNow) this.expiredOnArrival++
+    // Each issued token is unique (as Clerk's are, with their `jti`), even within one second.
+    const jwt = sessionJwt(serverNow, { sid: body.session_id, lifetimeS: this.lifetimeS, jti: `jti_${++this.#issued}` })
     this.onIssue(jwt)
     return Response.json({ jwt })
   }
