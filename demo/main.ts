@@ -99,6 +99,21 @@ for (const button of $('upstream').querySelectorAll<HTMLButtonElement>('button')
     for (const b of $('upstream').querySelectorAll('button')) b.classList.toggle('on', b === button)
   })
 }
+for (const button of $('early').querySelectorAll<HTMLButtonElement>('button')) {
+  button.addEventListener('click', async () => {
+    await api('/early', { policy: button.dataset.policy })
+    for (const b of $('early').querySelectorAll('button')) b.classList.toggle('on', b === button)
+  })
+}
+$('forget-refresh').addEventListener('click', async () => {
+  const { sessionId } = keeper.getState()
+  if (!sessionId) return
+  await api('/forget-refresh-token', { sessionId })
+  log.add({ tab, kind: 'error', at: Date.now(), text: 'the emulated Clerk no longer knows this browser\'s refresh cookie: the next refresh gets 409' })
+})
+window.addEventListener('session-keeper:recovery', () => {
+  log.add({ tab, kind: 'error', at: Date.now(), text: 'recovery required: the token is kept until it expires; sign in again (Clerk\'s handshake) to go on' })
+})
 for (const button of $('lifetime').querySelectorAll<HTMLButtonElement>('button')) {
   button.addEventListener('click', async () => {
     await api('/lifetime', { seconds: Number(button.dataset.seconds) })

@@ -52,7 +52,13 @@ export function mountDemo(middlewares: Middlewares) {
       clerk.configure({ tokenLifetimeSeconds: seconds })
       return { seconds }
     },
-    'GET /stats': () => clerk.stats(),
+    'POST /early': (body) => {
+      if (body.policy !== 'accept' && body.policy !== 'refuse') throw new Error('policy must be accept or refuse')
+      clerk.configure({ unexpiredTokens: body.policy })
+      return { policy: body.policy }
+    },
+    'POST /forget-refresh-token': (body) => ({ forgotten: clerk.rotateRefreshToken(String(body.sessionId)) }),
+    'GET /stats': () => ({ ...clerk.stats(), unexpiredTokens: clerk.unexpiredTokens }),
   }
 
   middlewares.use('/demo-api', (req, res) => {

@@ -281,7 +281,9 @@ export class Agent {
   /** Re-reads the clock and refreshes if due: on timers, page events and messages. */
   check(): void {
     if (!this.#running || this.#loading) return
-    this.readCookie()
+    // While a refresh is in flight here or in another tab, the cookie its answer sets is not
+    // news: the token comes with its clock measurement, as an answer or over the channel.
+    if (!this.#inflight && !this.#remote) this.readCookie()
     const now = this.#clock.now()
     if (this.#remote && now - this.#remote.since > this.options.lockTimeoutMs) this.#remote = null
     if (this.isDue(now) && this.#env.isOnline() && now >= this.retryAt) void this.refresh('scheduled')
@@ -320,7 +322,10 @@ export class Agent {
       if (!this.running) return
       this.readCookie()
       if (!this.#stillNeeded(trigger, start)) return
-      if (grant === 'waited' || (grant === 'free' && this.#remote)) {
+      // Another tab held the lock, or announced a refresh just now (two tabs can steal from one
+      // frozen holder within moments of each other): its outcome may be on its way.
+      const announcedRecently = this.#remote !== null && this.#clock.now() - this.#remote.since < DELAYS.recentAnnouncementMs
+      if (grant === 'waited' || (grant === 'free' && this.#remote) || (grant === 'stolen' && announcedRecently)) {
         // Another tab held the lock: its outcome is on its way over the channel (nothing orders
         // a lock grant after a message), unless it died. Wait a moment for it.
         await this.changes.until(() => !this.#stillNeeded(trigger, start) || this.#clock.now() < this.retryAt, this.options.handoffWaitMs)

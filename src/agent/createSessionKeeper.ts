@@ -8,6 +8,7 @@ import { browserChannel, TabChannel } from '../tabs/channel.js'
 import { ChannelLock } from '../tabs/channelLock.js'
 import { browserLocks, soloLocks } from '../tabs/locks.js'
 import { Agent } from './agent.js'
+import { DELAYS } from './delays.js'
 import { receive } from './receive.js'
 import type { ResolvedOptions, SessionKeeperOptions } from './options.js'
 import type { SessionState, SessionStats } from './state.js'
@@ -63,7 +64,11 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     const chosen = o.locks === undefined ? browserLocks() : o.locks
     agent.locks = chosen ?? (channel ? new ChannelLock(channel, o.clock, o.random) : soloLocks)
     const offMessages = channel?.on((message) => receive(agent, message))
-    const offEvents = o.environment.listen(() => agent.check())
+    // A cookie change is looked at a moment later: when it is a refresh answer's Set-Cookie, the
+    // token arrives first, measured, over the channel or as the answer itself.
+    const offEvents = o.environment.listen((reason) =>
+      reason === 'cookie' ? void o.clock.setTimeout(() => agent.check(), DELAYS.cookieSettleMs) : agent.check(),
+    )
     teardown = () => {
       offMessages?.()
       offEvents()

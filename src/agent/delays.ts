@@ -14,6 +14,12 @@ export const DELAYS = {
   lockJitterMs: 250,
   /** A token from another tab may claim an `iat` this far in the receiver's future (Clerk allows 5 s, plus truncation). */
   channelFutureToleranceMs: 6_000,
+  /** A tab that steals the lock first waits for the outcome of a refresh announced this recently. */
+  recentAnnouncementMs: 1_000,
+  /** A changed cookie is read this long after the change, once the channel had its say. */
+  cookieSettleMs: 300,
   /** When refreshing at expiry: this long after the token has surely expired on the issuer's clock. */
-  atExpiryGraceMs: 250,
+  atExpiryGraceMs: 100,
+  /** Refreshing at expiry, a token past expiry whose refresh is due within this long shows as `refreshing`. */
+  atExpiryPlannedMs: 2_500,
 } as const

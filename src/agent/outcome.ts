@@ -1,4 +1,5 @@
-import { backoffDelayMs, fromRefresh, fromUnmeasured, withServerDate, type BackoffOptions, type HeldToken } from '../core/timing.js'
+import { backoffDelayMs, fromRefresh, fromUnmeasured, latestExpiry, withServerDate, type BackoffOptions, type HeldToken } from '../core/timing.js'
+import { DELAYS } from './delays.js'
 import type { RefreshAnswer } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
 import type { AgentEvent } from './events.js'
@@ -51,8 +52,11 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
     events.push({ type: 'clock-measured', held: withServerDate(ctx.current, ctx.sentAt, error.serverDate) })
   }
   if (error.code === 'refresh_not_yet_expired') {
+    // `Retry-After` is whole seconds, rounded up: up to a second late. The token's own latest
+    // expiry is the better time, unless the proxy's clock says it is more than a second off.
     const wait = Math.min(error.retryAfterMs ?? NOT_YET_EXPIRED_DEFAULT_MS, ctx.current.token.lifetimeMs)
-    events.push({ type: 'refresh-at-expiry', retryAt: ctx.receivedAt + wait, local: true })
+    const retryAt = Math.max(latestExpiry(ctx.current) + DELAYS.atExpiryGraceMs, ctx.receivedAt + wait - 1_000)
+    events.push({ type: 'refresh-at-expiry', retryAt, local: true })
     return events
   }
   const attempt = ctx.previousAttempt + 1

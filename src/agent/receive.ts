@@ -65,8 +65,8 @@ export function eventOf(message: Exclude<TabMessage, { type: 'hello' | 'lock' }>
     case 'mode':
       return message.refreshAtExpiry && view.held ? { type: 'refresh-at-expiry', retryAt: 0, local: false } : ignored
     case 'signed-out':
-      if (message.sessionId !== null && ours !== undefined && message.sessionId !== ours) return ignored
-      if (ours === undefined && message.sessionId !== null) return ignored
+      // Only for the session held: a message naming no session (or another) ends nothing here.
+      if (ours === undefined || message.sessionId !== ours) return ignored
       return {
         type: 'session-ended',
         error: message.rejected ? new RefreshError('refresh_rejected', 'The session was ended in another tab') : null,

@@ -95,11 +95,14 @@ export function deriveView(facts: AgentFacts, now: number) {
   const expiresAt = held ? localExpiry(held) : null
   const due = signedOut ? null : dueAt(facts, now)
   const refreshAt = due === null ? null : Math.max(due, facts.retryAt)
+  // Refreshing at expiry, the token is (conservatively) past its expiry for a moment before the
+  // planned refresh goes out: that moment is part of the refresh, not an outage.
+  const planned = facts.atExpiry && refreshAt !== null && refreshAt - now <= DELAYS.atExpiryPlannedMs
   const status: SessionStatus = signedOut
     ? 'signedOut'
     : held === null
       ? loading ? 'loading' : 'signedOut'
-      : busy ? 'refreshing' : now < expiresAt! ? 'active' : 'expired'
+      : busy || (planned && now >= expiresAt!) ? 'refreshing' : now < expiresAt! ? 'active' : 'expired'
   return { status, expiresAt, refreshAt }
 }
 

@@ -1,5 +1,8 @@
-/** Why the agent was woken: the page came back into view, the network came back, … */
-export type WakeReason = 'visible' | 'focus' | 'online' | 'offline' | 'pageshow'
+/** Why the agent was woken: the page came back into view, the network came back, a cookie changed … */
+export type WakeReason = 'visible' | 'focus' | 'online' | 'offline' | 'pageshow' | 'cookie'
+
+/** Without the Cookie Store API, `document.cookie` is compared this often (a string read). */
+const COOKIE_POLL_MS = 1_000
 
 /**
  * The browser as the agent sees it. Injected in tests; `browserEnvironment()` is the default.
@@ -47,8 +50,22 @@ export function browserEnvironment(): Environment {
         [win, 'offline', () => onWake('offline')],
         [win, 'pageshow', () => onWake('pageshow')],
       ]
+      // A sign-in (or Clerk's handshake) in another tab or by a fetch sets cookies without a page
+      // load: the Cookie Store API tells at once where the browser has it; elsewhere, a cheap poll.
+      const cookieStore = (win as { cookieStore?: EventTarget }).cookieStore
+      let poll: ReturnType<typeof setInterval> | undefined
+      if (cookieStore) handlers.push([cookieStore, 'change', () => onWake('cookie')])
+      else {
+        let last = doc.cookie
+        poll = setInterval(() => {
+          if (doc.cookie === last) return
+          last = doc.cookie
+          onWake('cookie')
+        }, COOKIE_POLL_MS)
+      }
       for (const [target, type, handler] of handlers) target.addEventListener(type, handler)
       return () => {
+        clearInterval(poll)
         for (const [target, type, handler] of handlers) target.removeEventListener(type, handler)
       }
     },

@@ -97,7 +97,7 @@ export function createRefresher(deps: RefresherDeps) {
 
   function notYetExpired(job: RefreshJob): ProxyError {
     const msLeft = job.token.expiresAt * 1000 - now()
-    const seconds = Math.min(Math.ceil(msLeft / 1000) + 1, job.token.lifetimeMs / 1000 + 1, MAX_RETRY_AFTER_S)
+    const seconds = Math.min(Math.ceil(msLeft / 1000), Math.ceil(job.token.lifetimeMs / 1000), MAX_RETRY_AFTER_S)
     return new ProxyError(503, 'not_yet_expired', 'Clerk refreshes this token only once it has expired', {
       'Retry-After': String(Math.max(1, seconds)),
     })

@@ -274,6 +274,15 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
       if (session) session.active = false
       return session !== undefined
     },
+    /**
+     * Gives the session a new refresh token, as if another device's handshake had: the browser's
+     * cookie is now unknown (`refresh_token_not_found`) until a handshake plants the new one.
+     */
+    rotateRefreshToken(sessionId: string): boolean {
+      const session = sessions.get(sessionId)
+      if (session) session.refreshToken = randomId('', 32)
+      return session !== undefined
+    },
     /** Deletes a user: refreshes of its sessions get `session_refresh_user_not_found`. */
     deleteUser(userId: string): void {
       deletedUsers.add(userId)

@@ -7,7 +7,8 @@ import { close, listen } from './servers.js'
 /**
  * A tiny app on 127.0.0.1 for real-browser tests: `/login` sets the cookies Clerk's handshake
  * would, `/` is a bare HTML page with the <script> build, `/api/session/refresh` is the proxy in
- * front of the emulator. Every refresh request the tabs send is recorded.
+ * front of the emulator. Every refresh request the tabs send is recorded with its answer.
+ * `/junk` is a page of the same origin without the library (for hostile-script tests).
  */
 export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageOptions: { dataset?: Record<string, string> } = {}) {
   const clerk = createClerkEmulator({ secureCookies: false, ...emulatorOptions })
@@ -17,11 +18,15 @@ export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageO
     apiUrl: 'http://localhost', // answered in-process by `fetch`
     fetch: clerk.fetch,
   })
-  const requests: { at: number; token: string }[] = []
+  const requests: { at: number; token: string; status: number; code?: string }[] = []
   const proxy = toNodeHandler(async (request, context) => {
     const body = await request.clone().json().catch(() => ({}))
-    requests.push({ at: Date.now(), token: body.expired_token })
-    return handler(request, context)
+    const entry: (typeof requests)[number] = { at: Date.now(), token: body.expired_token, status: 0 }
+    requests.push(entry)
+    const response = await handler(request, context)
+    entry.status = response.status
+    if (!response.ok) entry.code = (await response.clone().json().catch(() => ({})))?.error?.code
+    return response
   })
   const iife = () => readFileSync(new URL('../../dist/session-keeper.iife.js', import.meta.url))
   const attributes = Object.entries({ endpoint: '/api/session/refresh', ...pageOptions.dataset })
@@ -40,6 +45,10 @@ export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageO
     if (url.pathname === '/session-keeper.iife.js') {
       res.writeHead(200, { 'Content-Type': 'text/javascript' })
       return res.end(iife())
+    }
+    if (url.pathname === '/junk') {
+      res.writeHead(200, { 'Content-Type': 'text/html' })
+      return res.end('<!doctype html><title>another page of the origin</title><p>no library here</p>')
     }
     if (url.pathname === '/') {
       res.writeHead(200, { 'Content-Type': 'text/html' })
