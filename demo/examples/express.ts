@@ -5,7 +5,7 @@ import { createRefreshHandler, toNodeHandler } from 'session-keeper/server'
 const refresh = createRefreshHandler({
   secretKey: process.env.CLERK_SECRET_KEY!,
   publishableKey: process.env.CLERK_PUBLISHABLE_KEY!,
-  allowedOrigins: process.env.APP_ORIGIN ? [process.env.APP_ORIGIN] : [],
+  origin: process.env.APP_ORIGIN, // e.g. https://app.example.com: never trust the Host header alone
 })
 
 export const app = express()

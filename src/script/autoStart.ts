@@ -13,6 +13,9 @@ export function optionsFromDataset(dataset: DOMStringMap): SessionKeeperOptions 
   const options: SessionKeeperOptions = { endpoint: dataset.endpoint }
   if (dataset.cookieName) options.cookieName = dataset.cookieName
   if (dataset.channelName) options.channelName = dataset.channelName
+  if (dataset.onRecovery !== undefined && dataset.onRecovery !== 'reload') {
+    throw new TypeError('session-keeper: data-on-recovery takes "reload"')
+  }
   for (const name of NUMBER_OPTIONS) {
     const raw = dataset[name]
     if (raw === undefined) continue
@@ -34,11 +37,27 @@ export function autoStart(
 ): SessionKeeper | null {
   const options = script instanceof HTMLScriptElement ? optionsFromDataset(script.dataset) : null
   if (!options) return null
+  // data-on-recovery="reload": Clerk's middleware runs its handshake on the reload and re-plants
+  // the cookies; a hidden page reloads when it is next shown, not behind the user's back.
+  if (script instanceof HTMLScriptElement && script.dataset.onRecovery === 'reload') {
+    options.onRecoveryRequired = () => reloadWhenVisible(win)
+  }
   const keeper = create(options)
   keeper.subscribe((state) => win.dispatchEvent(new CustomEvent('session-keeper:change', { detail: state })))
   win.sessionKeeper = keeper
   keeper.start()
   return keeper
+}
+
+function reloadWhenVisible(win: Window): void {
+  const doc = win.document
+  if (doc.visibilityState === 'visible') return win.location.reload()
+  const onVisible = () => {
+    if (doc.visibilityState !== 'visible') return
+    doc.removeEventListener('visibilitychange', onVisible)
+    win.location.reload()
+  }
+  doc.addEventListener('visibilitychange', onVisible)
 }
 
 function kebab(name: string): string {

@@ -68,10 +68,10 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
     upstream, store: options.store ?? createMemoryStore({ now: () => clock.now() }), secrets: createStoreSecrets(storeSecret),
     now: () => clock.now(), earlyRefresh: options.earlyRefresh ?? 'auto', limits, random: options.random ?? Math.random,
   })
-  const allowed = (origin: string, request: Request) => {
-    if (options.origin === undefined && options.allowedOrigins === undefined) return origin === ownOrigin(request, trust)
-    return origin === options.origin || (options.allowedOrigins ?? []).includes(origin)
-  }
+  // With `origin` or `allowedOrigins`, those are the whole truth; else the request's own origin.
+  const configured = [...(options.origin ? [options.origin] : []), ...(options.allowedOrigins ?? [])]
+  const allowed = (origin: string, request: Request) =>
+    configured.length > 0 ? configured.includes(origin) : origin === ownOrigin(request, trust)
 
   return async (request, context = {}) => {
     const started = clock.now()
