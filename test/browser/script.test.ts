@@ -36,6 +36,20 @@ describe('the <script> build on a plain HTML page', () => {
     await context.close()
   })
 
+  it('data-on-recovery="reload" reloads the page when the proxy answers recovery_required', async () => {
+    const recoveryApp = await startApp({ tokenLifetimeSeconds: 4, unexpiredTokens: 'accept' }, { dataset: { onRecovery: 'reload' } })
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    await page.goto(`${recoveryApp.origin}/login`)
+    await page.waitForFunction(() => (window as unknown as { sessionKeeper?: { getState(): { status: string } } }).sessionKeeper?.getState().status === 'active')
+    await context.clearCookies({ name: /^__refresh/ }) // the next refresh gets 409
+    const reloaded = page.waitForEvent('load', { timeout: 10_000 })
+    await reloaded
+    expect(recoveryApp.requests.filter((r) => r.status === 409)).toHaveLength(1)
+    await context.close()
+    await recoveryApp.close()
+  })
+
   it('without data-endpoint only defines window.SessionKeeper', async () => {
     const page = await browser.newPage()
     await page.setContent('<!doctype html><p>plain</p>')
