@@ -5,14 +5,23 @@ import { BASE_HEADERS, errorResponse, ProxyError, recoveryRequired } from './err
 import { forwardedHeaders } from './headers.js'
 import { checkOptions, type RefreshEvent, type RefreshHandlerOptions } from './options.js'
 import { clientIp, ownOrigin, type ProxyTrust, type RequestContext } from './origin.js'
-import { createRefresher } from './refresher.js'
+import { createRefresher, type UpstreamBudget } from './refresher.js'
 import { createStoreSecrets } from './secrets.js'
-import { createMemoryStore } from './store.js'
+import { createMemoryStore, createResilientStore } from './store.js'
 import { CLERK_API_VERSION, clerkUpstream, type RefreshSessionRequestBody } from './upstream.js'
 import { checkEnvelope, parseRefreshBody, readBody } from './validate.js'
 import { createTokenVerifier } from './verify.js'
 
 export type RefreshHandler = (request: Request, context?: RequestContext) => Promise<Response>
+
+/**
+ * A safe share of Clerk's Backend API quota, which is per instance and shared with the app's
+ * other Backend API calls: half of 1,000 per 10 s in production (`pk_live_`), half of 100 per
+ * 10 s in development.
+ */
+function defaultBudget(publishableKey: string | undefined): UpstreamBudget {
+  return { max: publishableKey?.startsWith('pk_live_') ? 500 : 50, windowMs: 10_000 }
+}
 
 /** At most this many refresh cookies of the same name are tried (one real, the rest tossed). */
 const MAX_CREDENTIALS = 3
@@ -64,9 +73,15 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
       : null
   const limits = options.rateLimit === false ? null : { perSession: 20, perClient: 120, windowMs: 60_000, ...options.rateLimit }
   const storeSecret = options.storeSecret ?? options.secretKey ?? crypto.getRandomValues(new Uint32Array(8)).join('.')
+  const memory = createMemoryStore({ now: () => clock.now() })
+  // A shared store (Redis) fails open to this process's memory, each call bounded in time.
+  const storeFor = options.store
+    ? createResilientStore(options.store, memory, { timeoutMs: options.storeTimeoutMs ?? 100, now: () => clock.now() })
+    : () => memory
+  const budget = options.upstreamBudget === false ? null : (options.upstreamBudget ?? defaultBudget(options.publishableKey))
   const refresh = createRefresher({
-    upstream, store: options.store ?? createMemoryStore({ now: () => clock.now() }), secrets: createStoreSecrets(storeSecret),
-    now: () => clock.now(), earlyRefresh: options.earlyRefresh ?? 'auto', limits, random: options.random ?? Math.random,
+    upstream, secrets: createStoreSecrets(storeSecret), now: () => clock.now(), earlyRefresh: options.earlyRefresh ?? 'auto',
+    limits, budget, random: options.random ?? Math.random, claimTtlMs: (options.timeoutMs ?? 5_000) + 1_000,
   })
   // With `origin` or `allowedOrigins`, those are the whole truth; else the request's own origin.
   const configured = [...(options.origin ? [options.origin] : []), ...(options.allowedOrigins ?? [])]
@@ -100,8 +115,11 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
         // Only when a trusted proxy vouches for it; never a reverse proxy's own address.
         ...(trust.trustProxy && ip ? { request_originating_ip: ip } : {}),
       }
+      const store = storeFor(() => {
+        event.store = 'degraded'
+      })
       const outcome = await refresh({
-        sessionId: parsed.sessionId, token: parsed.token, credentials, body, clientIp: ip, suffixedCookies: name.startsWith('__refresh_'),
+        sessionId: parsed.sessionId, token: parsed.token, credentials, body, clientIp: ip, suffixedCookies: name.startsWith('__refresh_'), store,
       })
       if (outcome.coalesced) event.coalesced = true
       if (outcome.replayed) event.replayed = true
@@ -116,8 +134,10 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
         if (s && cookieOptions.name === undefined) headers.append('Set-Cookie', sessionCookie(`__session_${s}`, jwt, secure, cookieOptions))
       }
       report(200, 'refreshed')
-      // `replayed`: the token was issued earlier, so the browser must not time its clock on it.
-      return new Response(JSON.stringify(outcome.replayed ? { jwt, replayed: true } : { jwt }), { status: 200, headers })
+      // `replayed`: the token may have been issued before this request (a stored result, or a call
+      // this request joined), so the browser must not time its clock on it.
+      const earlier = outcome.replayed || outcome.coalesced
+      return new Response(JSON.stringify(earlier ? { jwt, replayed: true } : { jwt }), { status: 200, headers })
     } catch (error) {
       const failure = error instanceof ProxyError ? error : new ProxyError(500, 'internal_error', 'The refresh failed in the proxy')
       report(failure.status, failure.code, failure.reason)

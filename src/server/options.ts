@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js'
 import type { SessionCookieOptions } from './cookies.js'
 import type { ProxyErrorCode } from './errors.js'
-import type { EarlyRefresh, RateLimits } from './refresher.js'
+import type { EarlyRefresh, RateLimits, UpstreamBudget } from './refresher.js'
 import type { RefreshStore } from './store.js'
 import type { Upstream } from './upstream.js'
 import type { FetchLike } from './verify.js'
@@ -69,6 +69,19 @@ export interface RefreshHandlerOptions {
   /** Secret from which the store's hashing and encryption keys are derived. @default `secretKey` */
   storeSecret?: string
   /**
+   * Longest one call to `store` may take; past it (or on an error) the proxy answers from its own
+   * memory and leaves the store alone for a second (fails open), and says so in `onEvent`.
+   * @default 100
+   */
+  storeTimeoutMs?: number
+  /**
+   * Calls to Clerk allowed per window, across every instance sharing `store`: past it, 429 with a
+   * `Retry-After` spread over the next window, instead of Clerk answering 429 to everyone at once.
+   * `false`: no budget.
+   * @default { max: 500, windowMs: 10_000 } with a `pk_live_` key (half of Clerk's production quota), 50 otherwise
+   */
+  upstreamBudget?: UpstreamBudget | false
+  /**
    * Clerk's JWT public key (PEM): the expired token is verified without fetching the JWKS. By
    * default the JWKS comes from `{apiUrl}/v1/jwks` with the secret key, cached.
    */
@@ -104,6 +117,8 @@ export interface RefreshEvent {
   coalesced?: boolean
   /** This request was answered with an earlier result (a retry after a lost answer). */
   replayed?: boolean
+  /** The shared store failed or was slow during this request; this process's memory stood in. */
+  store?: 'degraded'
 }
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/

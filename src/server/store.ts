@@ -93,3 +93,50 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): RefreshStor
     },
   }
 }
+
+export interface ResilientStoreOptions {
+  /** Longest a store call may take before the fallback answers instead. */
+  timeoutMs: number
+  /** After a failure, the primary is left alone this long (no timeout paid per call). @default 1_000 */
+  cooldownMs?: number
+  now: () => number
+}
+
+/**
+ * Fails open: every call to `primary` (Redis) is bounded by `timeoutMs`; on an error or a timeout
+ * the `fallback` (this process's memory) answers, and `primary` is skipped for `cooldownMs`.
+ * A slow or dead Redis costs a refresh at most `timeoutMs` once, never a hang or a sign-out.
+ * `onFailure` runs for every call that the fallback answered.
+ */
+export function createResilientStore(primary: RefreshStore, fallback: RefreshStore, options: ResilientStoreOptions) {
+  const cooldownMs = options.cooldownMs ?? 1_000
+  let downUntil = -Infinity
+
+  async function attempt<R>(onFailure: () => void, viaPrimary: () => Promise<R>, viaFallback: () => Promise<R>): Promise<R> {
+    if (options.now() < downUntil) {
+      onFailure()
+      return viaFallback()
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('store timeout')), options.timeoutMs)
+      })
+      return await Promise.race([viaPrimary(), timeout])
+    } catch {
+      downUntil = options.now() + cooldownMs
+      onFailure()
+      return viaFallback()
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** A view of the store for one request: `onFailure` hears of every call the fallback answered. */
+  return (onFailure: () => void): RefreshStore => ({
+    get: (key) => attempt(onFailure, () => primary.get(key), () => fallback.get(key)),
+    set: (key, value, ttlMs, opts) => attempt(onFailure, () => primary.set(key, value, ttlMs, opts), () => fallback.set(key, value, ttlMs, opts)),
+    increment: (key, ttlMs) => attempt(onFailure, () => primary.increment(key, ttlMs), () => fallback.increment(key, ttlMs)),
+    delete: (key) => attempt(onFailure, () => primary.delete(key), () => fallback.delete(key)),
+  })
+}

@@ -206,6 +206,9 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
   async function route(request: Request): Promise<Response> {
     const url = new URL(request.url)
     if (faults.latencyMs) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs))
+    // A caller that went away before the request was processed changed nothing (the latency
+    // fault stands for the network on the way in).
+    if (request.signal.aborted) return Response.error()
     if (request.method === 'GET' && url.pathname.endsWith('/v1/jwks')) {
       if (!safeEqual(request.headers.get('authorization') ?? '', `Bearer ${secretKey}`)) {
         return refuse('clerk_key_invalid', 'The provided Clerk Secret Key is invalid.')

@@ -6,9 +6,12 @@ import { createClerkEmulator } from '../../src/testing/index.js'
 import { listen } from '../helpers/servers.js'
 
 const [file, count] = process.argv.slice(2)
-const clerk = createClerkEmulator()
+// Sessions created a minute ago: their tokens have expired, as the tokens Clerk's SDK refreshes have.
+let offsetMs = -61_000
+const clerk = createClerkEmulator({ now: () => Date.now() + offsetMs })
 const apiUrl = await listen(createServer(toNodeHandler(clerk.handler, { maxBodyBytes: 1 << 16 })))
-const sessions = Array.from({ length: Number(count) }, () => clerk.createSession())
+const sessions = Array.from({ length: Number(count) }, () => clerk.createSession({ origin: 'http://bench.local' }))
+offsetMs = 0
 const { secretKey, publishableKey, cookieSuffix } = clerk
 writeFileSync(file, JSON.stringify({ apiUrl, secretKey, publishableKey, cookieSuffix, sessions }))
 process.on('SIGTERM', () => process.exit(0))

@@ -15,7 +15,9 @@ import { close, listen } from '../helpers/servers.js'
 const run = promisify(execFile)
 const TOTAL = Number(process.env.BENCH_REQUESTS ?? 4000)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16)
-const SESSIONS = 256 // more than in flight, so no two concurrent requests coalesce
+// Clerk refreshes each expired token once: every request in both paths carries a token of its own.
+const SESSIONS = 2 * TOTAL
+const ORIGIN = 'http://bench.local'
 
 // The emulator runs in its own process; the proxy in this one; the load in a third.
 const info = join(mkdtempSync(join(tmpdir(), 'sk-emulator-')), 'emulator.json')
@@ -27,18 +29,19 @@ const clerk = JSON.parse(readFileSync(info, 'utf8')) as {
   sessions: { sessionId: string; sessionToken: string; refreshToken: string }[]
 }
 const { apiUrl, sessions } = clerk
-const proxy = createServer(toNodeHandler(createRefreshHandler({ secretKey: clerk.secretKey, publishableKey: clerk.publishableKey, apiUrl })))
+// No rate limit nor budget: every request comes from 127.0.0.1, and the emulator has no quota.
+const proxy = createServer(toNodeHandler(createRefreshHandler({ secretKey: clerk.secretKey, publishableKey: clerk.publishableKey, apiUrl, origin: ORIGIN, rateLimit: false, upstreamBudget: false })))
 const proxyUrl = await listen(proxy)
 
 type Spec = { path: string; headers: Record<string, string>; body: string }
-const direct: Spec[] = sessions.map((s) => ({
+const direct: Spec[] = sessions.slice(0, TOTAL).map((s) => ({
   path: `/v1/sessions/${s.sessionId}/refresh`,
   headers: { authorization: `Bearer ${clerk.secretKey}`, 'content-type': 'application/json' },
-  body: JSON.stringify({ expired_token: s.sessionToken, refresh_token: s.refreshToken, request_origin: proxyUrl, format: 'token' }),
+  body: JSON.stringify({ expired_token: s.sessionToken, refresh_token: s.refreshToken, request_origin: ORIGIN, format: 'token' }),
 }))
-const viaProxy: Spec[] = sessions.map((s) => ({
+const viaProxy: Spec[] = sessions.slice(TOTAL).map((s) => ({
   path: '/api/session/refresh',
-  headers: { 'content-type': 'application/json', origin: proxyUrl, cookie: `__refresh_${clerk.cookieSuffix}=${s.refreshToken}`, 'user-agent': 'bench' },
+  headers: { 'content-type': 'application/json', origin: ORIGIN, cookie: `__refresh_${clerk.cookieSuffix}=${s.refreshToken}`, 'user-agent': 'bench' },
   body: JSON.stringify({ session_id: s.sessionId, expired_token: s.sessionToken }),
 }))
 
@@ -50,7 +53,6 @@ async function load(target: string, requests: Spec[]) {
   return JSON.parse(stdout.trim().split('\n').at(-1)!)
 }
 
-await load(apiUrl, direct.slice(0, 50)) // warm-up: JIT, sockets
 const baseline = await load(apiUrl, direct)
 const proxied = await load(proxyUrl, viaProxy)
 await close(proxy)
