@@ -19,7 +19,7 @@ export const DELAYS = {
   /** A changed cookie is read this long after the change, once the channel had its say. */
   cookieSettleMs: 300,
   /** When refreshing at expiry: this long after the token has surely expired on the issuer's clock. */
-  atExpiryGraceMs: 100,
+  atExpiryGraceMs: 50,
   /** Refreshing at expiry, a token past expiry whose refresh is due within this long shows as `refreshing`. */
   atExpiryPlannedMs: 2_500,
 } as const

@@ -171,8 +171,13 @@ async function cycles(browser: Browser, count: number, policy: Policy) {
   }
 }
 
+/**
+ * Crash the refresher mid-refresh; how long until another tab holds a fresh token. Measured with
+ * a Clerk that accepts early refreshes: when it refuses them, no fresh token can exist before the
+ * old one expires, and what counts is that no tab answers an expired token (the cycles above).
+ */
 async function failover(browser: Browser) {
-  const app = await startApp({ tokenLifetimeSeconds: LIFETIME_S })
+  const app = await startApp({ tokenLifetimeSeconds: LIFETIME_S, unexpiredTokens: 'accept' })
   app.clerk.setFaults({ latencyMs: 400 })
   const { context, pages } = await openTabs(browser, app, 6)
   await sleep(500)
