@@ -1,5 +1,6 @@
 import type { SessionKeeper } from '../agent/createSessionKeeper.js'
 import type { SessionKeeperOptions } from '../agent/options.js'
+import type { SessionState } from '../agent/state.js'
 
 /** `data-*` attributes that carry numbers, by option name. */
 const NUMBER_OPTIONS = [
@@ -43,9 +44,16 @@ export function autoStart(
     options.onRecoveryRequired = () => reloadWhenVisible(win)
   }
   const keeper = create(options)
-  keeper.subscribe((state) => win.dispatchEvent(new CustomEvent('session-keeper:change', { detail: state })))
+  const dispatch = (state: SessionState) => win.dispatchEvent(new CustomEvent('session-keeper:change', { detail: state }))
+  keeper.subscribe(dispatch)
   win.sessionKeeper = keeper
   keeper.start()
+  // The first states are dispatched while this script runs, before the page's own scripts below
+  // it have added their listeners: the state as it is then is dispatched once more when the
+  // document has been parsed.
+  if (win.document.readyState === 'loading') {
+    win.document.addEventListener('DOMContentLoaded', () => dispatch(keeper.getState()), { once: true })
+  }
   return keeper
 }
 

@@ -76,7 +76,7 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
   const memory = createMemoryStore({ now: () => clock.now() })
   // A shared store (Redis) fails open to this process's memory, each call bounded in time.
   const storeFor = options.store
-    ? createResilientStore(options.store, memory, { timeoutMs: options.storeTimeoutMs ?? 100, now: () => clock.now() })
+    ? createResilientStore(options.store, memory, { timeoutMs: options.storeTimeoutMs ?? 250, now: () => clock.now() })
     : () => memory
   const budget = options.upstreamBudget === false ? null : (options.upstreamBudget ?? defaultBudget(options.publishableKey))
   const refresh = createRefresher({

@@ -70,8 +70,8 @@ export interface RefreshHandlerOptions {
   storeSecret?: string
   /**
    * Longest one call to `store` may take; past it (or on an error) the proxy answers from its own
-   * memory and leaves the store alone for a second (fails open), and says so in `onEvent`.
-   * @default 100
+   * memory (fails open; after an error, for a second) and says so in `onEvent`.
+   * @default 250
    */
   storeTimeoutMs?: number
   /**

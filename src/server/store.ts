@@ -104,7 +104,8 @@ export interface ResilientStoreOptions {
 
 /**
  * Fails open: every call to `primary` (Redis) is bounded by `timeoutMs`; on an error or a timeout
- * the `fallback` (this process's memory) answers, and `primary` is skipped for `cooldownMs`.
+ * the `fallback` (this process's memory) answers; after an error `primary` is skipped for
+ * `cooldownMs` (a slow call alone does not take it out of service).
  * A slow or dead Redis costs a refresh at most `timeoutMs` once, never a hang or a sign-out.
  * `onFailure` runs for every call that the fallback answered.
  */
@@ -118,18 +119,22 @@ export function createResilientStore(primary: RefreshStore, fallback: RefreshSto
       return viaFallback()
     }
     let timer: ReturnType<typeof setTimeout> | undefined
+    const slow = Symbol('slow')
     try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('store timeout')), options.timeoutMs)
+      const timeout = new Promise<typeof slow>((resolve) => {
+        timer = setTimeout(() => resolve(slow), options.timeoutMs)
       })
-      return await Promise.race([viaPrimary(), timeout])
+      const answer = await Promise.race([viaPrimary(), timeout])
+      if (answer !== slow) return answer
+      // Slow, not down: this call is answered from memory, the next one tries again.
     } catch {
+      // Down (an error, a refused connection): leave it alone for a while.
       downUntil = options.now() + cooldownMs
-      onFailure()
-      return viaFallback()
     } finally {
       clearTimeout(timer)
     }
+    onFailure()
+    return viaFallback()
   }
 
   /** A view of the store for one request: `onFailure` hears of every call the fallback answered. */

@@ -50,6 +50,24 @@ describe('the <script> build on a plain HTML page', () => {
     await recoveryApp.close()
   })
 
+  it("a listener added after the script tag, as in the README, receives the first state", async () => {
+    // The README's snippet, verbatim, right after the <script> tag.
+    const snippet = `<script>
+  addEventListener('session-keeper:change', (e) => console.log(e.detail.status))
+</script>`
+    const firstApp = await startApp({ tokenLifetimeSeconds: 60, unexpiredTokens: 'accept' }, { after: snippet })
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    const logged: string[] = []
+    page.on('console', (m) => logged.push(m.text()))
+    const started = Date.now()
+    await page.goto(`${firstApp.origin}/login`)
+    await expect.poll(() => logged, { timeout: 3_000 }).toContain('active')
+    expect(Date.now() - started).toBeLessThan(3_000) // not at the next refresh, 45 s away
+    await context.close()
+    await firstApp.close()
+  })
+
   it('without data-endpoint only defines window.SessionKeeper', async () => {
     const page = await browser.newPage()
     await page.setContent('<!doctype html><p>plain</p>')

@@ -145,6 +145,23 @@ describe('in real Chromium', () => {
     }, first.sessionId, { timeout: 5_000 })))
   })
 
+  it('a sign-in without a page load (cookies set by a fetch in one tab) reaches every tab within a second', async () => {
+    app = await startApp({ tokenLifetimeSeconds: 60, unexpiredTokens: 'accept' })
+    context = await browser.newContext()
+    const pages = [await context.newPage(), await context.newPage()]
+    for (const page of pages) await page.goto(app.origin)
+    for (const page of pages) await page.waitForFunction(() => window.sessionKeeper?.getState().status === 'signedOut')
+    const loads = [0, 0]
+    pages.forEach((page, i) => page.on('load', () => loads[i]!++))
+    const started = Date.now()
+    await pages[0]!.evaluate(() => fetch('/login', { credentials: 'same-origin' })) // Set-Cookie, no navigation
+    await Promise.all(pages.map((p) => p.waitForFunction(() => window.sessionKeeper!.getState().status === 'active', null, { timeout: 1_500 })))
+    const elapsed = Date.now() - started
+    console.log(`sign-in by cookie reached both tabs in ${elapsed} ms`)
+    expect(elapsed).toBeLessThan(1_500)
+    expect(loads).toEqual([0, 0])
+  })
+
   it('a 401 session_ended signs every tab out', async () => {
     const pages = await openTabs(3, { lifetimeSeconds: 4 })
     const sessionId = (await state(pages[0]!)).sessionId!

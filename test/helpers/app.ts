@@ -10,7 +10,7 @@ import { close, listen } from './servers.js'
  * front of the emulator. Every refresh request the tabs send is recorded with its answer.
  * `/junk` is a page of the same origin without the library (for hostile-script tests).
  */
-export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageOptions: { dataset?: Record<string, string> } = {}) {
+export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageOptions: { dataset?: Record<string, string>; after?: string } = {}) {
   const clerk = createClerkEmulator({ secureCookies: false, ...emulatorOptions })
   const handler = createRefreshHandler({
     secretKey: clerk.secretKey,
@@ -52,7 +52,7 @@ export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageO
     }
     if (url.pathname === '/') {
       res.writeHead(200, { 'Content-Type': 'text/html' })
-      return res.end(`<!doctype html><title>bare page</title><script src="/session-keeper.iife.js" ${attributes}></script><p>bare</p>`)
+      return res.end(`<!doctype html><title>bare page</title><script src="/session-keeper.iife.js" ${attributes}></script>${pageOptions.after ?? ''}<p>bare</p>`)
     }
     res.writeHead(404).end()
   })

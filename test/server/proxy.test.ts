@@ -1,8 +1,8 @@
 // @vitest-environment node
 import { afterEach, describe, expect, it } from 'vitest'
-import { createRefreshHandler } from '../../src/server/index.js'
+import { createRefreshHandler, toNodeHandler } from '../../src/server/index.js'
 import { decodeSessionToken } from '../../src/index.js'
-import { startStack, type Stack } from '../helpers/servers.js'
+import { close, listen, startStack, type Stack } from '../helpers/servers.js'
 import { readFileSync } from 'node:fs'
 import { VERSION } from '../../src/version.js'
 
@@ -179,6 +179,27 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     )
     expect(response.status).toBe(200)
     expect(seen).toEqual([`${stack.session.sessionId}:rt_1`])
+  })
+
+  it('works behind express.json(), which has already read the body', async () => {
+    stack = await startStack()
+    const { default: express } = await import('express')
+    const { createServer } = await import('node:http')
+    const allowed = createRefreshHandler({ secretKey: stack.clerk.secretKey, publishableKey: stack.clerk.publishableKey, apiUrl: stack.apiUrl, origin: stack.origin })
+    const app2 = express()
+    app2.use(express.json())
+    app2.post('/api/session/refresh', toNodeHandler(allowed))
+    const server2 = createServer(app2)
+    const url2 = await listen(server2)
+    const ok = await fetch(`${url2}/api/session/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: stack.origin, cookie: stack.refreshCookie },
+      body: JSON.stringify({ session_id: stack.session.sessionId, expired_token: stack.session.sessionToken }),
+      signal: AbortSignal.timeout(5_000),
+    })
+    await close(server2)
+    expect(ok.status).toBe(200)
+    expect((await ok.json()).jwt).toMatch(/^ey/)
   })
 
   it('survives a client that disconnects mid-body, and keeps serving', async () => {
