@@ -55,10 +55,12 @@ function render() {
   $('session').textContent = state.sessionId ?? '—'
   $('online').textContent = state.online ? 'online' : 'offline: waiting for the network'
   $('error').textContent = state.error ? `${state.error.code}: ${state.error.message}` : 'none'
+  // Actions on a session need one.
+  for (const id of ['sign-out', 'revoke', 'forget-refresh']) $<HTMLButtonElement>(id).disabled = !signedIn
   if (state.token) {
-    const { raw: _raw, ...claims } = decodeSessionToken(state.token)
-    const payload = JSON.parse(atob(state.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')))
-    $('claims').textContent = JSON.stringify({ ...payload, lifetimeMs: claims.lifetimeMs }, null, 2)
+    // The JWT's payload as issued: decoded, not verified (the proxy and your backend verify).
+    const payload = JSON.parse(atob(state.token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/')))
+    $('claims').textContent = JSON.stringify(payload, null, 2)
   }
   tick()
 }
@@ -90,7 +92,8 @@ $('open-tab').addEventListener('click', () => window.open(location.href, '_blank
 $('sign-out').addEventListener('click', () => keeper.signOut())
 $('revoke').addEventListener('click', async () => {
   const { sessionId } = keeper.getState()
-  if (sessionId) await api('/revoke', { sessionId })
+  if (!sessionId) return
+  await api('/revoke', { sessionId })
   log.add({ tab, kind: 'error', at: Date.now(), text: 'revoked the session on the server: the next refresh gets 401' })
 })
 for (const button of $('upstream').querySelectorAll<HTMLButtonElement>('button')) {
@@ -123,6 +126,11 @@ for (const button of $('lifetime').querySelectorAll<HTMLButtonElement>('button')
 setInterval(async () => {
   if (document.visibilityState !== 'visible') return
   const stats = await (await fetch('/demo-api/stats')).json()
-  $('emulator-stats').textContent = `Refreshes at the emulator: ${stats.refreshes} · rejected: ${stats.rejected} · failed by injection: ${stats.faulted}`
+  $('emulator-stats').textContent = `Refreshes at the emulator: ${stats.refreshes} · refused: ${stats.rejected} · failed by injection: ${stats.faulted}`
+  // "Failing" injects three failures; once they are spent, the upstream is normal again.
+  const failing = $('upstream').querySelector<HTMLButtonElement>('button[data-mode="failing"]')!
+  if (failing.classList.contains('on') && !stats.failuresLeft) {
+    for (const b of $('upstream').querySelectorAll('button')) b.classList.toggle('on', b.getAttribute('data-mode') === 'normal')
+  }
 }, 2000)
 render()

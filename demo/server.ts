@@ -58,7 +58,7 @@ export function mountDemo(middlewares: Middlewares) {
       return { policy: body.policy }
     },
     'POST /forget-refresh-token': (body) => ({ forgotten: clerk.rotateRefreshToken(String(body.sessionId)) }),
-    'GET /stats': () => ({ ...clerk.stats(), unexpiredTokens: clerk.unexpiredTokens }),
+    'GET /stats': () => ({ ...clerk.stats(), unexpiredTokens: clerk.unexpiredTokens, failuresLeft: clerk.faults().failNext ?? 0 }),
   }
 
   middlewares.use('/demo-api', (req, res) => {

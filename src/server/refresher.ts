@@ -190,6 +190,10 @@ export function createRefresher(deps: RefresherDeps) {
     while (now() < giveUpAt) {
       if (await job.store.set(claimKey, instance, deps.claimTtlMs, { onlyIfAbsent: true })) {
         try {
+          // Another instance may have finished (stored, then released its claim) between our
+          // look in the store and our claim.
+          const stored = await replay(job)
+          if (stored) return { result: stored, replayed: true }
           await checkLimits(job)
           return { result: await call(job).catch((error: unknown) => refine(error, job)), replayed: false }
         } catch (error) {

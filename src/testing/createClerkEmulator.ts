@@ -296,6 +296,10 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
     clearFaults(): void {
       faults = {}
     },
+    /** The faults still armed (`failNext`, `dropNext` … count down as they are spent). */
+    faults(): EmulatorFaults {
+      return { ...faults }
+    },
     /** Changes the lifetime of tokens issued from now on, or the unexpired-token policy. */
     configure(next: { tokenLifetimeSeconds?: number; unexpiredTokens?: 'refuse' | 'accept' }): void {
       if (next.tokenLifetimeSeconds !== undefined) settings.lifetimeSeconds = next.tokenLifetimeSeconds

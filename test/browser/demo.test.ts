@@ -69,9 +69,17 @@ describe('the demo (npm run demo) in real Chromium', () => {
     mkdirSync('test-results', { recursive: true })
     await others[0]!.screenshot({ path: `test-results/demo-${policy}-tab-2.png`, fullPage: true })
     await first.screenshot({ path: `test-results/demo-${policy}-tab-1.png`, fullPage: true })
+    // A phone: nothing wider than the screen.
+    await first.setViewportSize({ width: 390, height: 844 })
+    await sleep(200)
+    expect(await first.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    await first.screenshot({ path: `test-results/demo-${policy}-phone.png`, fullPage: true })
+    await first.setViewportSize({ width: 1200, height: 900 })
 
+    expect(await first.evaluate(() => document.getElementById('claims')!.textContent)).not.toContain('lifetimeMs')
     await first.click('#revoke')
     for (const page of [first, ...others]) await page.waitForSelector('#status-pill.signedOut', { timeout: 10_000 })
+    expect(await first.isDisabled('#revoke')).toBe(true) // nothing to revoke while signed out
     const after = await logEntries(first)
     expect(after.filter((e) => e.kind === 'signedOut' && /refresh_rejected/.test(e.text)).length).toBeGreaterThanOrEqual(3)
     // Chromium logs the proxy's 401 to the revoked session as a failed resource; nothing else.
