@@ -21,7 +21,8 @@ export function createLog(list: HTMLOListElement, colorOf: (tab: string) => stri
         li.dataset.at = String(entry.at)
         if (entry.iat !== undefined) li.dataset.iat = String(entry.iat)
         const time = document.createElement('time')
-        time.textContent = new Date(entry.at).toLocaleTimeString(undefined, { hour12: false }) + `.${String(entry.at % 1000).padStart(3, '0')}`
+        time.textContent =
+          new Date(entry.at).toLocaleTimeString(undefined, { hour12: false }) + `.${String(entry.at % 1000).padStart(3, '0')}`
         const who = document.createElement('span')
         who.className = 'who'
         who.style.background = colorOf(entry.tab)

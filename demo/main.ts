@@ -28,8 +28,10 @@ function describeChange(before: SessionState, after: SessionState) {
     const iat = decodeSessionToken(after.token).issuedAt
     const from = after.lastUpdate.tabId.slice(0, 4).toUpperCase()
     if (after.lastUpdate.source === 'refresh') log.add({ tab, kind: 'refresh', at, iat, text: 'refreshed the token through the proxy' })
-    if (after.lastUpdate.source === 'tab') log.add({ tab, kind: 'received', at, iat, text: `received it from Tab ${from} over BroadcastChannel, no request` })
-    if (after.lastUpdate.source === 'cookie') log.add({ tab, kind: 'received', at, iat, text: 'took it from the __session cookie the proxy set, no request' })
+    if (after.lastUpdate.source === 'tab')
+      log.add({ tab, kind: 'received', at, iat, text: `received it from Tab ${from} over BroadcastChannel, no request` })
+    if (after.lastUpdate.source === 'cookie')
+      log.add({ tab, kind: 'received', at, iat, text: 'took it from the __session cookie the proxy set, no request' })
   }
   if (after.status === 'signedOut' && before.status !== 'signedOut' && before.status !== 'loading') {
     log.add({ tab, kind: 'signedOut', at, text: after.error ? `signed out: ${after.error.code}` : 'signed out' })
@@ -79,7 +81,11 @@ function tick() {
 setInterval(tick, 200)
 
 async function api(path: string, body: unknown = {}) {
-  const response = await fetch(`/demo-api${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const response = await fetch(`/demo-api${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
   return response.json()
 }
 
@@ -112,10 +118,20 @@ $('forget-refresh').addEventListener('click', async () => {
   const { sessionId } = keeper.getState()
   if (!sessionId) return
   await api('/forget-refresh-token', { sessionId })
-  log.add({ tab, kind: 'error', at: Date.now(), text: 'the emulated Clerk no longer knows this browser\'s refresh cookie: the next refresh gets 409' })
+  log.add({
+    tab,
+    kind: 'error',
+    at: Date.now(),
+    text: "the emulated Clerk no longer knows this browser's refresh cookie: the next refresh gets 409",
+  })
 })
 window.addEventListener('session-keeper:recovery', () => {
-  log.add({ tab, kind: 'error', at: Date.now(), text: 'recovery required: the token is kept until it expires; sign in again (Clerk\'s handshake) to go on' })
+  log.add({
+    tab,
+    kind: 'error',
+    at: Date.now(),
+    text: "recovery required: the token is kept until it expires; sign in again (Clerk's handshake) to go on",
+  })
 })
 for (const button of $('lifetime').querySelectorAll<HTMLButtonElement>('button')) {
   button.addEventListener('click', async () => {
@@ -126,7 +142,8 @@ for (const button of $('lifetime').querySelectorAll<HTMLButtonElement>('button')
 setInterval(async () => {
   if (document.visibilityState !== 'visible') return
   const stats = await (await fetch('/demo-api/stats')).json()
-  $('emulator-stats').textContent = `Refreshes at the emulator: ${stats.refreshes} · refused: ${stats.rejected} · failed by injection: ${stats.faulted}`
+  $('emulator-stats').textContent =
+    `Refreshes at the emulator: ${stats.refreshes} · refused: ${stats.rejected} · failed by injection: ${stats.faulted}`
   // "Failing" injects three failures; once they are spent, the upstream is normal again.
   const failing = $('upstream').querySelector<HTMLButtonElement>('button[data-mode="failing"]')!
   if (failing.classList.contains('on') && !stats.failuresLeft) {

@@ -47,8 +47,13 @@ interface Backoff {
 export class Agent {
   readonly store: Store<SessionState>
   readonly stats: SessionStats = {
-    refreshRequests: 0, refreshFailures: 0, tokensFromTabs: 0, messagesIgnored: 0,
-    timerCallbacks: 0, lateTimers: 0, lockSteals: 0,
+    refreshRequests: 0,
+    refreshFailures: 0,
+    tokensFromTabs: 0,
+    messagesIgnored: 0,
+    timerCallbacks: 0,
+    lateTimers: 0,
+    lockSteals: 0,
   }
   #held: HeldToken | null = null
   /** Where the held token came from: a token learned from the channel yields to our own answer. */
@@ -149,9 +154,15 @@ export class Agent {
 
   #facts(): AgentFacts {
     return {
-      held: this.#held, signedOut: this.#signedOut, loading: this.#loading, suspect: this.#suspect,
-      busy: this.#inflight !== null || this.#remote !== null, retryAt: this.retryAt,
-      configuredMarginMs: this.options.refreshMarginMs, atExpiry: this.#atExpiry, recovery: this.recoveryError !== null,
+      held: this.#held,
+      signedOut: this.#signedOut,
+      loading: this.#loading,
+      suspect: this.#suspect,
+      busy: this.#inflight !== null || this.#remote !== null,
+      retryAt: this.retryAt,
+      configuredMarginMs: this.options.refreshMarginMs,
+      atExpiry: this.#atExpiry,
+      recovery: this.recoveryError !== null,
     }
   }
 
@@ -175,7 +186,14 @@ export class Agent {
         if (event.local && this.#held) {
           const { code, message } = event.error
           const retryAt = Number.isFinite(event.retryAt) ? event.retryAt : null
-          this.channel?.post({ type: 'refresh-failed', sessionId: this.#held.token.sessionId, code, message: message.slice(0, 500), attempt: event.attempt, retryAt })
+          this.channel?.post({
+            type: 'refresh-failed',
+            sessionId: this.#held.token.sessionId,
+            code,
+            message: message.slice(0, 500),
+            attempt: event.attempt,
+            retryAt,
+          })
         }
         return this.publish({ error: event.error })
       case 'recovery':
@@ -275,7 +293,14 @@ export class Agent {
     const held = this.#held
     if (!held) return
     const { token, offsetMs, offsetHighMs, skewKnown } = held
-    this.channel?.post({ type: 'token', token: token.raw, offsetMs, ...(offsetHighMs !== undefined ? { offsetHighMs } : {}), skewKnown, cause })
+    this.channel?.post({
+      type: 'token',
+      token: token.raw,
+      offsetMs,
+      ...(offsetHighMs !== undefined ? { offsetHighMs } : {}),
+      skewKnown,
+      cause,
+    })
   }
 
   /** Re-reads the clock and refreshes if due: on timers, page events and messages. */
@@ -317,25 +342,32 @@ export class Agent {
     // token's life: a holder that keeps announcing and never answers cannot stall us past expiry.
     const progressSince = (since: number) =>
       this.#remote !== null && this.#remote.since > since && this.#lockWaitMs() > DELAYS.lockWaitMinMs + DELAYS.lockJitterMs
-    await withLock(this.locks!, name, () => this.#lockWaitMs(), this.#clock, async (grant) => {
-      if (grant === 'stolen') this.stats.lockSteals++
-      if (!this.running) return
-      this.readCookie()
-      if (!this.#stillNeeded(trigger, start)) return
-      // Another tab held the lock, or announced a refresh just now (two tabs can steal from one
-      // frozen holder within moments of each other): its outcome may be on its way.
-      const announcedRecently = this.#remote !== null && this.#clock.now() - this.#remote.since < DELAYS.recentAnnouncementMs
-      if (grant === 'waited' || (grant === 'free' && this.#remote) || (grant === 'stolen' && announcedRecently)) {
-        // Another tab held the lock: its outcome is on its way over the channel (nothing orders
-        // a lock grant after a message), unless it died. Wait a moment for it.
-        await this.changes.until(() => !this.#stillNeeded(trigger, start) || this.#clock.now() < this.retryAt, this.options.handoffWaitMs)
-        this.#remote = null
+    await withLock(
+      this.locks!,
+      name,
+      () => this.#lockWaitMs(),
+      this.#clock,
+      async (grant) => {
+        if (grant === 'stolen') this.stats.lockSteals++
+        if (!this.running) return
+        this.readCookie()
         if (!this.#stillNeeded(trigger, start)) return
-      }
-      if (trigger !== 'force' && this.#clock.now() < this.retryAt) return
-      if (!this.#env.isOnline()) return
-      await this.#attempt(this.#held!)
-    }, progressSince)
+        // Another tab held the lock, or announced a refresh just now (two tabs can steal from one
+        // frozen holder within moments of each other): its outcome may be on its way.
+        const announcedRecently = this.#remote !== null && this.#clock.now() - this.#remote.since < DELAYS.recentAnnouncementMs
+        if (grant === 'waited' || (grant === 'free' && this.#remote) || (grant === 'stolen' && announcedRecently)) {
+          // Another tab held the lock: its outcome is on its way over the channel (nothing orders
+          // a lock grant after a message), unless it died. Wait a moment for it.
+          await this.changes.until(() => !this.#stillNeeded(trigger, start) || this.#clock.now() < this.retryAt, this.options.handoffWaitMs)
+          this.#remote = null
+          if (!this.#stillNeeded(trigger, start)) return
+        }
+        if (trigger !== 'force' && this.#clock.now() < this.retryAt) return
+        if (!this.#env.isOnline()) return
+        await this.#attempt(this.#held!)
+      },
+      progressSince,
+    )
   }
 
   /** One request to the proxy, by the tab holding the refresh lock; its outcome becomes events. */
@@ -343,7 +375,7 @@ export class Agent {
     this.channel?.post({ type: 'refreshing', sessionId: current.token.sessionId })
     this.stats.refreshRequests++
     const sentAt = this.#clock.now()
-    let answer
+    let answer: Awaited<ReturnType<Transport>> | RefreshError
     try {
       answer = await this.transport(current.token)
     } catch (error) {
@@ -353,8 +385,12 @@ export class Agent {
     if (!this.running) return
     const { retryBaseDelayMs: baseDelayMs, retryMaxDelayMs: maxDelayMs, random } = this.options
     const events = outcomeOf(answer, {
-      current, sentAt, receivedAt: this.#clock.now(), tabId: this.tabId,
-      previousAttempt: this.#backoff?.attempt ?? -1, backoff: { baseDelayMs, maxDelayMs, random },
+      current,
+      sentAt,
+      receivedAt: this.#clock.now(),
+      tabId: this.tabId,
+      previousAttempt: this.#backoff?.attempt ?? -1,
+      backoff: { baseDelayMs, maxDelayMs, random },
     })
     for (const event of events) this.apply(event)
     // Shared even when it equals the token held (a replay, or issued within the same second):
@@ -372,7 +408,9 @@ export class Agent {
   #lockWaitMs(): number {
     const left = this.#held ? localExpiry(this.#held) - this.#clock.now() - DELAYS.lockReserveMs : Infinity
     // Jitter, so that tabs behind the same frozen holder do not all steal at once.
-    return Math.max(DELAYS.lockWaitMinMs, Math.min(this.options.lockTimeoutMs, left)) + Math.round(this.options.random() * DELAYS.lockJitterMs)
+    return (
+      Math.max(DELAYS.lockWaitMinMs, Math.min(this.options.lockTimeoutMs, left)) + Math.round(this.options.random() * DELAYS.lockJitterMs)
+    )
   }
 
   /** An explicit `setToken` for a session that ended here revives it. */
@@ -403,8 +441,14 @@ export class Agent {
     const { status, expiresAt, refreshAt } = deriveView(this.#facts(), now)
     const token = this.#held?.token
     this.store.set({
-      status, token: token?.raw ?? null, sessionId: token?.sessionId ?? null, userId: token?.userId ?? null,
-      expiresAt, online: this.#env.isOnline(), refreshAt: refreshAt === Infinity ? null : refreshAt, ...patch,
+      status,
+      token: token?.raw ?? null,
+      sessionId: token?.sessionId ?? null,
+      userId: token?.userId ?? null,
+      expiresAt,
+      online: this.#env.isOnline(),
+      refreshAt: refreshAt === Infinity ? null : refreshAt,
+      ...patch,
     })
     this.#schedule(now, refreshAt, expiresAt)
     this.changes.notify()

@@ -125,7 +125,8 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
         return agent.held.token.raw
       }
       const unavailable = (why: string) => new TokenUnavailableError(why, { cause: agent.recoveryError ?? agent.lastError ?? undefined })
-      if (agent.recoveryError) throw unavailable('The token has expired and the proxy cannot refresh it: the page must go through Clerk (reload)')
+      if (agent.recoveryError)
+        throw unavailable('The token has expired and the proxy cannot refresh it: the page must go through Clerk (reload)')
       if (!o.environment.isOnline()) throw unavailable('Offline: no valid token and no way to refresh one')
       if (agent.retryAt > deadline) throw unavailable(`No valid token: ${agent.lastError?.message ?? 'refresh failed'}`)
       if (now >= deadline) throw unavailable(`No valid token within ${o.getTokenTimeoutMs} ms`)

@@ -1,4 +1,12 @@
-import { backoffDelayMs, fromRefresh, fromUnmeasured, latestExpiry, withServerDate, type BackoffOptions, type HeldToken } from '../core/timing.js'
+import {
+  backoffDelayMs,
+  fromRefresh,
+  fromUnmeasured,
+  latestExpiry,
+  withServerDate,
+  type BackoffOptions,
+  type HeldToken,
+} from '../core/timing.js'
 import { DELAYS } from './delays.js'
 import type { RefreshAnswer } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
@@ -18,7 +26,13 @@ export interface AttemptContext {
 /** A token whose issue time this request did not witness: the clock as measured before, if it was. */
 function unmeasured(token: RefreshAnswer['token'], ctx: AttemptContext): HeldToken & { suspect?: boolean } {
   const { current } = ctx
-  if (current.skewKnown) return { token, offsetMs: current.offsetMs, ...(current.offsetHighMs !== undefined ? { offsetHighMs: current.offsetHighMs } : {}), skewKnown: true }
+  if (current.skewKnown)
+    return {
+      token,
+      offsetMs: current.offsetMs,
+      ...(current.offsetHighMs !== undefined ? { offsetHighMs: current.offsetHighMs } : {}),
+      skewKnown: true,
+    }
   return fromUnmeasured(token, ctx.receivedAt)
 }
 
@@ -34,8 +48,13 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
   if (!(answer instanceof RefreshError)) {
     const same = answer.token.raw === ctx.current.token.raw
     // A replayed or echoed token was not issued during this request: it says nothing of the clock.
-    const held = answer.replayed || same ? unmeasured(answer.token, ctx) : fromRefresh(answer.token, ctx.sentAt, ctx.receivedAt, ctx.current.skewKnown ? ctx.current : null)
-    const events: AgentEvent[] = [{ type: 'token', held, source: 'refresh', from: ctx.tabId, suspect: 'suspect' in held && held.suspect === true }]
+    const held =
+      answer.replayed || same
+        ? unmeasured(answer.token, ctx)
+        : fromRefresh(answer.token, ctx.sentAt, ctx.receivedAt, ctx.current.skewKnown ? ctx.current : null)
+    const events: AgentEvent[] = [
+      { type: 'token', held, source: 'refresh', from: ctx.tabId, suspect: 'suspect' in held && held.suspect === true },
+    ]
     // The token sent, answered back: nothing newer to be had yet. No error, and no tight loop.
     if (same) {
       const attempt = ctx.previousAttempt + 1

@@ -83,7 +83,13 @@ export function eventOf(message: Exclude<TabMessage, { type: 'hello' | 'lock' }>
  * - an `iat` no later than now (on this tab's own clock estimate) plus a tolerance;
  * - a clock offset within an hour, and close to the one this tab measured itself.
  */
-function trustedHold(token: SessionToken, offsetMs: number, offsetHighMs: number | undefined, skewKnown: boolean, view: ReceiverView): HeldToken | null {
+function trustedHold(
+  token: SessionToken,
+  offsetMs: number,
+  offsetHighMs: number | undefined,
+  skewKnown: boolean,
+  view: ReceiverView,
+): HeldToken | null {
   const held = view.held
   if (token.sessionId === view.endedSessionId) return null
   const sameSession = held !== null && token.sessionId === held.token.sessionId

@@ -81,7 +81,10 @@ export interface AgentFacts {
  * `margin` before its expiry, timed on the issuer's clock (see `plannedRefreshAt`); or, when
  * the proxy refuses early refreshes, just after its latest possible expiry on the issuer's clock.
  */
-export function dueAt(facts: Pick<AgentFacts, 'held' | 'suspect' | 'configuredMarginMs' | 'atExpiry' | 'recovery'>, now: number): number | null {
+export function dueAt(
+  facts: Pick<AgentFacts, 'held' | 'suspect' | 'configuredMarginMs' | 'atExpiry' | 'recovery'>,
+  now: number,
+): number | null {
   const { held } = facts
   if (held === null || facts.recovery) return null
   if (facts.suspect) return now
@@ -101,8 +104,14 @@ export function deriveView(facts: AgentFacts, now: number) {
   const status: SessionStatus = signedOut
     ? 'signedOut'
     : held === null
-      ? loading ? 'loading' : 'signedOut'
-      : busy || (planned && now >= expiresAt!) ? 'refreshing' : now < expiresAt! ? 'active' : 'expired'
+      ? loading
+        ? 'loading'
+        : 'signedOut'
+      : busy || (planned && now >= expiresAt!)
+        ? 'refreshing'
+        : now < expiresAt!
+          ? 'active'
+          : 'expired'
   return { status, expiresAt, refreshAt }
 }
 

@@ -14,8 +14,15 @@ export type RefreshErrorCode = Extract<
 >
 
 const CODES: readonly string[] = [
-  'refresh_network', 'refresh_timeout', 'refresh_rate_limited', 'refresh_unavailable',
-  'refresh_rejected', 'recovery_required', 'refresh_not_yet_expired', 'refresh_refused', 'refresh_bad_response',
+  'refresh_network',
+  'refresh_timeout',
+  'refresh_rate_limited',
+  'refresh_unavailable',
+  'refresh_rejected',
+  'recovery_required',
+  'refresh_not_yet_expired',
+  'refresh_refused',
+  'refresh_bad_response',
 ] satisfies RefreshErrorCode[]
 
 export function isRefreshErrorCode(value: string): value is RefreshErrorCode {

@@ -4,8 +4,14 @@ import type { SessionState } from '../agent/state.js'
 
 /** `data-*` attributes that carry numbers, by option name. */
 const NUMBER_OPTIONS = [
-  'refreshMarginMs', 'requestTimeoutMs', 'retryBaseDelayMs', 'retryMaxDelayMs', 'getTokenTimeoutMs',
-  'lockTimeoutMs', 'handoffWaitMs', 'helloWaitMs',
+  'refreshMarginMs',
+  'requestTimeoutMs',
+  'retryBaseDelayMs',
+  'retryMaxDelayMs',
+  'getTokenTimeoutMs',
+  'lockTimeoutMs',
+  'handoffWaitMs',
+  'helloWaitMs',
 ] as const
 
 /** Reads options from a script tag's `data-*` attributes (`data-cookie-name` → `cookieName`). */

@@ -60,14 +60,17 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
     options.upstream ??
     clerkUpstream({ secretKey: options.secretKey!, apiUrl, timeoutMs: options.timeoutMs ?? 5_000, headers: clerkHeaders, fetch: fetchFn })
   const suffix = options.publishableKey ? cookieSuffix(options.publishableKey) : Promise.resolve(null)
-  const refreshCookie = options.refreshCookieName
-    ? Promise.resolve(options.refreshCookieName)
-    : suffix.then((s) => `__refresh_${s}`)
+  const refreshCookie = options.refreshCookieName ? Promise.resolve(options.refreshCookieName) : suffix.then((s) => `__refresh_${s}`)
   const frontendApi = options.publishableKey ? frontendApiOf(options.publishableKey) : null
   const verify =
     (options.verifyTokens ?? Boolean(options.secretKey || options.jwtKey))
       ? createTokenVerifier({
-          jwtKey: options.jwtKey, apiUrl, secretKey: options.secretKey, headers: clerkHeaders, fetch: fetchFn, now: () => clock.now(),
+          jwtKey: options.jwtKey,
+          apiUrl,
+          secretKey: options.secretKey,
+          headers: clerkHeaders,
+          fetch: fetchFn,
+          now: () => clock.now(),
           issuer: options.issuer ?? (frontendApi ? `https://${frontendApi}` : undefined),
         })
       : null
@@ -80,8 +83,14 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
     : () => memory
   const budget = options.upstreamBudget === false ? null : (options.upstreamBudget ?? defaultBudget(options.publishableKey))
   const refresh = createRefresher({
-    upstream, secrets: createStoreSecrets(storeSecret), now: () => clock.now(), earlyRefresh: options.earlyRefresh ?? 'auto',
-    limits, budget, random: options.random ?? Math.random, claimTtlMs: (options.timeoutMs ?? 5_000) + 1_000,
+    upstream,
+    secrets: createStoreSecrets(storeSecret),
+    now: () => clock.now(),
+    earlyRefresh: options.earlyRefresh ?? 'auto',
+    limits,
+    budget,
+    random: options.random ?? Math.random,
+    claimTtlMs: (options.timeoutMs ?? 5_000) + 1_000,
   })
   // With `origin` or `allowedOrigins`, those are the whole truth; else the request's own origin.
   const configured = [...(options.origin ? [options.origin] : []), ...(options.allowedOrigins ?? [])]
@@ -119,7 +128,13 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
         event.store = 'degraded'
       })
       const outcome = await refresh({
-        sessionId: parsed.sessionId, token: parsed.token, credentials, body, clientIp: ip, suffixedCookies: name.startsWith('__refresh_'), store,
+        sessionId: parsed.sessionId,
+        token: parsed.token,
+        credentials,
+        body,
+        clientIp: ip,
+        suffixedCookies: name.startsWith('__refresh_'),
+        store,
       })
       if (outcome.coalesced) event.coalesced = true
       if (outcome.replayed) event.replayed = true

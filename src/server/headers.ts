@@ -4,8 +4,18 @@
  * identity-aware proxies' assertions, API keys, CSRF tokens), forwarding headers, hop-by-hop.
  */
 export const FORWARDED_HEADERS: readonly string[] = [
-  'user-agent', 'accept', 'accept-language', 'accept-encoding', 'origin', 'referer', 'dnt', 'sec-gpc',
-  'sec-fetch-site', 'sec-fetch-mode', 'sec-fetch-dest', 'sec-fetch-user',
+  'user-agent',
+  'accept',
+  'accept-language',
+  'accept-encoding',
+  'origin',
+  'referer',
+  'dnt',
+  'sec-gpc',
+  'sec-fetch-site',
+  'sec-fetch-mode',
+  'sec-fetch-dest',
+  'sec-fetch-user',
 ]
 
 /** Client hints (`sec-ch-ua`, `sec-ch-ua-platform`, `sec-ch-ua-mobile`, …) describe the browser too. */

@@ -28,10 +28,7 @@ declare module 'node:http' {
  *   (`POST http://evil.example/…`) never decides the request's origin.
  * - A client that disconnects aborts the request's signal; every Set-Cookie is passed on.
  */
-export function toNodeHandler(
-  handler: RefreshHandler | ((request: Request) => Promise<Response>),
-  options: NodeHandlerOptions = {},
-) {
+export function toNodeHandler(handler: RefreshHandler | ((request: Request) => Promise<Response>), options: NodeHandlerOptions = {}) {
   const limit = options.maxBodyBytes ?? 8_192
   return async (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<void> => {
     try {
@@ -77,7 +74,13 @@ export function toNodeHandler(
 }
 
 /** Writes the answer; a request whose body was not read to the end loses its connection after it. */
-function send(req: IncomingMessage, res: ServerResponse, status: number, body: string | Buffer, headers: Record<string, string | string[]> = { ...BASE_HEADERS }): void {
+function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  body: string | Buffer,
+  headers: Record<string, string | string[]> = { ...BASE_HEADERS },
+): void {
   const unread = !req.readableEnded && req.body === undefined
   if (unread) headers = { ...headers, connection: 'close' }
   res.writeHead(status, headers)

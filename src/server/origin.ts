@@ -42,7 +42,10 @@ export function isIp(value: string): boolean {
 export function clientIp(request: Request, context: RequestContext, trust: ProxyTrust): string | undefined {
   let candidate = context.clientIp
   if (trust.trustProxy) {
-    const entries = (request.headers.get('x-forwarded-for') ?? '').split(',').map((e) => e.trim()).filter(Boolean)
+    const entries = (request.headers.get('x-forwarded-for') ?? '')
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)
     candidate = entries.length >= trust.trustedHops ? entries[entries.length - trust.trustedHops] : undefined
   }
   candidate = candidate?.replace(/^::ffff:(?=\d+\.)/, '')

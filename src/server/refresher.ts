@@ -55,8 +55,12 @@ export interface RefreshOutcome {
 
 /** Store keys: namespaced and versioned, never a raw token or cookie. */
 const KEYS = {
-  replay: 'sk:v1:replay:', limit: 'sk:v1:limit:', budget: 'sk:v1:budget:', early: 'sk:v1:early-refresh',
-  claim: 'sk:v1:claim:', failure: 'sk:v1:failure:',
+  replay: 'sk:v1:replay:',
+  limit: 'sk:v1:limit:',
+  budget: 'sk:v1:budget:',
+  early: 'sk:v1:early-refresh',
+  claim: 'sk:v1:claim:',
+  failure: 'sk:v1:failure:',
 }
 /** Instances waiting on another's claim look for its result this often. */
 const CLAIM_POLL_MS = 50

@@ -29,9 +29,7 @@ export function createStoreSecrets(secret: string): StoreSecrets {
   const root = crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
   const derive = async (label: string) =>
     new Uint8Array(await crypto.subtle.sign('HMAC', await root, encoder.encode(`session-keeper/v1/${label}`)))
-  const hmacKey = derive('hash').then((raw) =>
-    crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
-  )
+  const hmacKey = derive('hash').then((raw) => crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']))
   const aesKey = derive('seal').then((raw) => crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']))
 
   return {

@@ -139,9 +139,29 @@ export function createResilientStore(primary: RefreshStore, fallback: RefreshSto
 
   /** A view of the store for one request: `onFailure` hears of every call the fallback answered. */
   return (onFailure: () => void): RefreshStore => ({
-    get: (key) => attempt(onFailure, () => primary.get(key), () => fallback.get(key)),
-    set: (key, value, ttlMs, opts) => attempt(onFailure, () => primary.set(key, value, ttlMs, opts), () => fallback.set(key, value, ttlMs, opts)),
-    increment: (key, ttlMs) => attempt(onFailure, () => primary.increment(key, ttlMs), () => fallback.increment(key, ttlMs)),
-    delete: (key) => attempt(onFailure, () => primary.delete(key), () => fallback.delete(key)),
+    get: (key) =>
+      attempt(
+        onFailure,
+        () => primary.get(key),
+        () => fallback.get(key),
+      ),
+    set: (key, value, ttlMs, opts) =>
+      attempt(
+        onFailure,
+        () => primary.set(key, value, ttlMs, opts),
+        () => fallback.set(key, value, ttlMs, opts),
+      ),
+    increment: (key, ttlMs) =>
+      attempt(
+        onFailure,
+        () => primary.increment(key, ttlMs),
+        () => fallback.increment(key, ttlMs),
+      ),
+    delete: (key) =>
+      attempt(
+        onFailure,
+        () => primary.delete(key),
+        () => fallback.delete(key),
+      ),
   })
 }

@@ -46,7 +46,9 @@ export interface ClerkUpstreamOptions {
 
 /** Clerk's codes that say the session itself is over: the only ones that sign the user out. */
 export const SESSION_ENDED_CODES: readonly string[] = [
-  'session_refresh_session_not_found', 'session_refresh_inactive_session', 'session_refresh_user_not_found',
+  'session_refresh_session_not_found',
+  'session_refresh_inactive_session',
+  'session_refresh_user_not_found',
 ]
 
 /** Clerk's codes that mean our secret key was refused, not the user's session. */
@@ -87,7 +89,10 @@ function readSuccess(payload: unknown, sessionId: string): UpstreamResult {
   if (Array.isArray(value.cookies) && value.cookies.every((c) => typeof c === 'string')) {
     cookies = value.cookies as string[]
     // As Clerk's SDK does: the new JWT is the value of the last `__session*` directive.
-    const session = cookies.map((c) => /^__session(?:_[A-Za-z0-9_-]+)?=([^;]+)/.exec(c)).filter(Boolean).pop()
+    const session = cookies
+      .map((c) => /^__session(?:_[A-Za-z0-9_-]+)?=([^;]+)/.exec(c))
+      .filter(Boolean)
+      .pop()
     jwt = session?.[1]
   }
   try {

@@ -10,8 +10,7 @@ export interface ChannelLike {
 
 export type ChannelFactory = (name: string) => ChannelLike | null
 
-export const browserChannel: ChannelFactory = (name) =>
-  typeof BroadcastChannel === 'function' ? new BroadcastChannel(name) : null
+export const browserChannel: ChannelFactory = (name) => (typeof BroadcastChannel === 'function' ? new BroadcastChannel(name) : null)
 
 /**
  * One tab's end of the protocol: stamps outgoing messages, validates incoming ones, and counts

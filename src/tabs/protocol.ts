@@ -86,8 +86,7 @@ export type TabMessage =
 export type Outgoing = TabMessage extends infer M ? (M extends TabMessage ? Omit<M, 'v' | 'from'> : never) : never
 
 const MAX_STRING = 16_384
-const isString = (value: unknown, max = 200): value is string =>
-  typeof value === 'string' && value.length > 0 && value.length <= max
+const isString = (value: unknown, max = 200): value is string => typeof value === 'string' && value.length > 0 && value.length <= max
 const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
 
 /** Returns the message when every field has the right type, else null: never trust, never throw. */
@@ -119,9 +118,7 @@ export function parseMessage(data: unknown): TabMessage | null {
         ? (m as unknown as RefreshFailedMessage)
         : null
     case 'signed-out':
-      return (m.sessionId === null || isString(m.sessionId)) && typeof m.rejected === 'boolean'
-        ? (m as unknown as SignedOutMessage)
-        : null
+      return (m.sessionId === null || isString(m.sessionId)) && typeof m.rejected === 'boolean' ? (m as unknown as SignedOutMessage) : null
     case 'recovery':
       return isString(m.sessionId) && isString(m.token, MAX_STRING) && typeof m.reason === 'string' && m.reason.length <= 100
         ? (m as unknown as RecoveryMessage)

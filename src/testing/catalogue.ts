@@ -73,7 +73,9 @@ export function validateRefreshBody(body: unknown): RefreshBody | Response {
   const headers = fields.request_headers
   if (headers !== undefined) {
     const valid =
-      typeof headers === 'object' && headers !== null && !Array.isArray(headers) &&
+      typeof headers === 'object' &&
+      headers !== null &&
+      !Array.isArray(headers) &&
       Object.values(headers).every((v) => Array.isArray(v) && v.every((s) => typeof s === 'string'))
     if (!valid) return formError('form_param_format_invalid', 'request_headers', 'request_headers must map names to arrays of strings.')
   }

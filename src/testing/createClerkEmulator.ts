@@ -114,8 +114,16 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
   function issue(sessionId: string, record: SessionRecord): string {
     const iat = Math.floor(now() / 1000)
     return signJwt(key, {
-      azp: record.origin, exp: iat + settings.lifetimeSeconds, fva: [0, -1], iat, iss: issuer, jti: randomId('', 10), nbf: iat - 10,
-      sid: sessionId, sub: record.userId, v: 2,
+      azp: record.origin,
+      exp: iat + settings.lifetimeSeconds,
+      fva: [0, -1],
+      iat,
+      iss: issuer,
+      jti: randomId('', 10),
+      nbf: iat - 10,
+      sid: sessionId,
+      sub: record.userId,
+      v: 2,
     })
   }
 
@@ -186,11 +194,14 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
     if (typeof claims.sid !== 'string') return fail('expired_session_token_missing_sid', 'The expired session token has no sid claim.')
     if (claims.sid !== sessionId) return fail('refresh_sid_mismatch', 'The session token belongs to another session.')
     if (typeof claims.azp !== 'string') return fail('expired_session_token_missing_azp', 'The expired session token has no azp claim.')
-    if (typeof claims.iat !== 'number') return fail('session_refresh_expired_session_token_missing_iat', 'The expired session token has no iat claim.')
-    if (typeof claims.exp !== 'number') return fail('session_refresh_cannot_determine_session_token_age', 'The token age cannot be determined.')
+    if (typeof claims.iat !== 'number')
+      return fail('session_refresh_expired_session_token_missing_iat', 'The expired session token has no iat claim.')
+    if (typeof claims.exp !== 'number')
+      return fail('session_refresh_cannot_determine_session_token_age', 'The token age cannot be determined.')
     if (claims.iat * 1000 > now() + 5_000) return fail('expired_session_token_invalid', 'JWT issued at date claim (iat) is in the future.')
     if (!isOrigin(body.request_origin)) return fail('refresh_request_origin_invalid', 'request_origin is not a valid origin.')
-    if (body.request_origin !== claims.azp) return fail('refresh_request_origin_azp_mismatch', 'request_origin does not match the azp claim.')
+    if (body.request_origin !== claims.azp)
+      return fail('refresh_request_origin_azp_mismatch', 'request_origin does not match the azp claim.')
     if (!safeEqual(body.refresh_token, record.refreshToken)) return fail('refresh_token_not_found', 'The refresh token was not found.')
     const current = now()
     if (claims.exp * 1000 > current && settings.unexpiredTokens === 'refuse') {
@@ -199,7 +210,8 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
     if (consumed.has(tokenHash(body.expired_token))) {
       return fail('session_refresh_expired_session_token_consumed', 'The expired session token was already used.')
     }
-    if (current - claims.exp * 1000 > maxAgeMs) return fail('session_refresh_expired_session_token_too_old', 'The expired session token is too old.')
+    if (current - claims.exp * 1000 > maxAgeMs)
+      return fail('session_refresh_expired_session_token_too_old', 'The expired session token is too old.')
     return null
   }
 
@@ -224,9 +236,17 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
   async function handler(request: Request): Promise<Response> {
     const url = new URL(request.url)
     const entry: RecordedRequest = {
-      method: request.method, path: url.pathname, query: Object.fromEntries(url.searchParams),
-      apiVersion: request.headers.get('clerk-api-version'), userAgent: request.headers.get('user-agent'),
-      body: await request.clone().json().catch(() => null), status: 0, code: null,
+      method: request.method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      apiVersion: request.headers.get('clerk-api-version'),
+      userAgent: request.headers.get('user-agent'),
+      body: await request
+        .clone()
+        .json()
+        .catch(() => null),
+      status: 0,
+      code: null,
     }
     const response = await route(request)
     entry.status = response.type === 'error' ? 0 : response.status

@@ -1,6 +1,11 @@
 export { createClerkEmulator } from './createClerkEmulator.js'
 export type {
-  ClerkEmulator, ClerkEmulatorOptions, EmulatedSession, EmulatorFaults, EmulatorStats, RecordedRequest,
+  ClerkEmulator,
+  ClerkEmulatorOptions,
+  EmulatedSession,
+  EmulatorFaults,
+  EmulatorStats,
+  RecordedRequest,
 } from './createClerkEmulator.js'
 export { REFRESH_ERROR_CODES } from './catalogue.js'
 export type { RefreshErrorCode as ClerkRefreshErrorCode } from './catalogue.js'

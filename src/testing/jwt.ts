@@ -22,12 +22,13 @@ export function signJwt(key: SigningKey, claims: Record<string, unknown>): strin
 /** Returns the claims when the signature is ours and the header says RS256, else null. */
 export function verifyJwt(key: SigningKey, jwt: string): Record<string, unknown> | null {
   const parts = jwt.split('.')
-  if (parts.length !== 3) return null
+  const [head, body, signature] = parts
+  if (parts.length !== 3 || head === undefined || body === undefined || signature === undefined) return null
   try {
-    const header = JSON.parse(Buffer.from(parts[0], 'base64url').toString())
+    const header = JSON.parse(Buffer.from(head, 'base64url').toString())
     if (header.alg !== 'RS256' || header.kid !== key.kid) return null
-    const ok = verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), key.publicKey, Buffer.from(parts[2], 'base64url'))
-    return ok ? JSON.parse(Buffer.from(parts[1], 'base64url').toString()) : null
+    const ok = verify('sha256', Buffer.from(`${head}.${body}`), key.publicKey, Buffer.from(signature, 'base64url'))
+    return ok ? JSON.parse(Buffer.from(body, 'base64url').toString()) : null
   } catch {
     return null
   }

@@ -1,6 +1,15 @@
 import {
-  computed, getCurrentScope, inject, onScopeDispose, readonly, shallowRef,
-  type App, type ComputedRef, type DeepReadonly, type InjectionKey, type Ref,
+  computed,
+  getCurrentScope,
+  inject,
+  onScopeDispose,
+  readonly,
+  shallowRef,
+  type App,
+  type ComputedRef,
+  type DeepReadonly,
+  type InjectionKey,
+  type Ref,
 } from 'vue'
 import type { SessionKeeper } from '../agent/createSessionKeeper.js'
 import type { SessionState, SessionStatus } from '../agent/state.js'

@@ -52,13 +52,23 @@ const HIDDEN = `
 `
 const UNFOCUSED = `Document.prototype.hasFocus = () => false;`
 
-interface Adopted { iat: number; at: number; source: string | null }
-interface PageReport { adopted: Adopted[]; samples: number; expired: number; waits: number[]; stats: Record<string, number> }
+interface Adopted {
+  iat: number
+  at: number
+  source: string | null
+}
+interface PageReport {
+  adopted: Adopted[]
+  samples: number
+  expired: number
+  waits: number[]
+  stats: Record<string, number>
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
 }
 
 async function openTabs(browser: Browser, app: App, count: number): Promise<{ context: BrowserContext; pages: Page[] }> {
@@ -81,7 +91,13 @@ async function openTabs(browser: Browser, app: App, count: number): Promise<{ co
 const report = (page: Page): Promise<PageReport> =>
   page.evaluate(() => {
     const w = window as unknown as { __adopted: Adopted[]; __samples: number; __expired: number; __waits: number[] }
-    return { adopted: w.__adopted, samples: w.__samples, expired: w.__expired, waits: w.__waits, stats: { ...window.sessionKeeper!.getStats() } }
+    return {
+      adopted: w.__adopted,
+      samples: w.__samples,
+      expired: w.__expired,
+      waits: w.__waits,
+      stats: { ...window.sessionKeeper!.getStats() },
+    }
   })
 
 /**
@@ -91,18 +107,24 @@ const report = (page: Page): Promise<PageReport> =>
 async function rawFanout(pages: Page[]): Promise<number[]> {
   if (pages.length < 2) return []
   const name = `raw-${Math.random()}`
-  await Promise.all(pages.map((page) => page.evaluate((n) => {
-    const w = window as unknown as { __raw: number[] }
-    w.__raw = []
-    new BroadcastChannel(n).onmessage = () => w.__raw.push(performance.timeOrigin + performance.now())
-  }, name)))
+  await Promise.all(
+    pages.map((page) =>
+      page.evaluate((n) => {
+        const w = window as unknown as { __raw: number[] }
+        w.__raw = []
+        new BroadcastChannel(n).onmessage = () => w.__raw.push(performance.timeOrigin + performance.now())
+      }, name),
+    ),
+  )
   const sentAt: number[] = []
   for (let i = 0; i < 20; i++) {
-    sentAt.push(await pages[0]!.evaluate((n) => {
-      const at = performance.timeOrigin + performance.now()
-      new BroadcastChannel(n).postMessage(at)
-      return at
-    }, name))
+    sentAt.push(
+      await pages[0]!.evaluate((n) => {
+        const at = performance.timeOrigin + performance.now()
+        new BroadcastChannel(n).postMessage(at)
+        return at
+      }, name),
+    )
     await sleep(50)
   }
   await sleep(200)
@@ -116,13 +138,13 @@ async function cycles(browser: Browser, count: number, policy: Policy) {
   const { context, pages } = await openTabs(browser, app, count)
   await sleep(LIFETIME_S * 1000) // settle: every tab has seen a refresh cycle
   const before = await Promise.all(pages.map(report))
-  const startIat = Math.max(...before[0].adopted.map((a) => a.iat))
+  const startIat = Math.max(...before[0]!.adopted.map((a) => a.iat))
   const refreshesBefore = app.clerk.stats().refreshes
   const started = Date.now()
   const deadline = started + GENERATIONS * LIFETIME_S * 1000 + 30_000
   let generations = 0
   while (Date.now() < deadline) {
-    const mine = (await report(pages[0])).adopted.filter((a) => a.iat > startIat)
+    const mine = (await report(pages[0]!)).adopted.filter((a) => a.iat > startIat)
     generations = new Set(mine.map((a) => a.iat)).size
     if (generations >= GENERATIONS) break
     await sleep(100)
@@ -145,8 +167,10 @@ async function cycles(browser: Browser, count: number, policy: Policy) {
     if (origin && arrivals.length === count) propagation.push(Math.max(...arrivals.map((a) => a.at)) - origin.at)
   }
   const lifetimes = elapsedMs / (LIFETIME_S * 1000)
-  const idle = after.filter((page, i) => page.stats.refreshRequests === before[i].stats.refreshRequests)
-  const idleCallbacks = idle.map((page) => (page.stats.timerCallbacks - before[after.indexOf(page)].stats.timerCallbacks) / lifetimes)
+  const idle = after.filter((page, i) => page.stats.refreshRequests === before[i]!.stats.refreshRequests)
+  const idleCallbacks = idle.map(
+    (page) => ((page.stats.timerCallbacks ?? 0) - (before[after.indexOf(page)]!.stats.timerCallbacks ?? 0)) / lifetimes,
+  )
   const waited = after.flatMap((p) => p.waits).filter((w) => w > 5)
   return {
     policy,
@@ -167,7 +191,7 @@ async function cycles(browser: Browser, count: number, policy: Policy) {
     propagationP99Ms: percentile(propagation, 0.99),
     idleTabs: idle.length,
     timerCallbacksPerIdleTabPerLifetime: idleCallbacks.length ? Math.max(...idleCallbacks) : 0,
-    messagesIgnored: after.reduce((sum, p) => sum + p.stats.messagesIgnored, 0),
+    messagesIgnored: after.reduce((sum, p) => sum + (p.stats.messagesIgnored ?? 0), 0),
   }
 }
 
@@ -181,9 +205,11 @@ async function failover(browser: Browser) {
   app.clerk.setFaults({ latencyMs: 400 })
   const { context, pages } = await openTabs(browser, app, 6)
   await sleep(500)
-  const generationBefore = Math.max(...(await report(pages[0])).adopted.map((a) => a.iat))
+  const generationBefore = Math.max(...(await report(pages[0]!)).adopted.map((a) => a.iat))
   const refresher = await Promise.race(
-    pages.map((page) => page.waitForRequest((r) => r.url().endsWith('/api/session/refresh'), { timeout: LIFETIME_S * 2000 }).then(() => page)),
+    pages.map((page) =>
+      page.waitForRequest((r) => r.url().endsWith('/api/session/refresh'), { timeout: LIFETIME_S * 2000 }).then(() => page),
+    ),
   )
   await sleep(50) // mid-refresh
   const cdp = await context.newCDPSession(refresher)
@@ -212,7 +238,11 @@ function sizes() {
   } catch (error) {
     out = (error as { stdout: string }).stdout
   }
-  return (JSON.parse(out) as { name: string; size: number; passed: boolean }[]).map(({ name, size, passed }) => ({ name, bytes: size, passed }))
+  return (JSON.parse(out) as { name: string; size: number; passed: boolean }[]).map(({ name, size, passed }) => ({
+    name,
+    bytes: size,
+    passed,
+  }))
 }
 
 const browser = await launchChromium()
@@ -227,32 +257,96 @@ const bundle = sizes()
 const oneTab = (policy: Policy) => scenarios.find((s) => s.policy === policy && s.tabs === 1)!
 const ratio = (s: (typeof scenarios)[number]) => s.refreshes / oneTab(s.policy).refreshes
 const fanoutRatio = (s: (typeof scenarios)[number]) => s.propagationP50Ms / s.rawFanoutP50Ms
-const failoverMs = percentile(failovers.map((f) => f.recoveryMs), 0.5)
+const failoverMs = percentile(
+  failovers.map((f) => f.recoveryMs),
+  0.5,
+)
 const goals = [
-  ...scenarios.map((s) => ({ goal: `[${s.policy}] refreshes per cycle with ${s.tabs} tab(s) = 1.00`, value: s.refreshesPerCycle.toFixed(2), ok: s.refreshesPerCycle === 1 })),
-  ...scenarios.filter((s) => s.tabs > 1).map((s) => ({ goal: `[${s.policy}] requests with ${s.tabs} tabs ÷ with 1 tab = 1.00`, value: ratio(s).toFixed(2), ok: ratio(s) === 1 })),
-  ...POLICIES.map((policy) => ({ goal: `[${policy}] refused early requests, all runs ≤ 1 per run`, value: scenarios.filter((s) => s.policy === policy).map((s) => s.refusedEarly).join(', '), ok: scenarios.filter((s) => s.policy === policy).every((s) => s.refusedEarly <= 1) })),
-  { goal: '"consumed" answers from the emulator = 0', value: String(scenarios.reduce((n, s) => n + s.consumed, 0)), ok: scenarios.every((s) => s.consumed === 0) },
-  { goal: 'getToken() answers with an expired token = 0', value: String(scenarios.reduce((n, s) => n + s.expiredAnswers, 0) + failovers.reduce((n, f) => n + f.expiredAnswers, 0)), ok: scenarios.every((s) => s.expiredAnswers === 0) && failovers.every((f) => f.expiredAnswers === 0) },
-  ...scenarios.filter((s) => s.tabs === 30).map((s) => ({ goal: `[${s.policy}] propagation p50 at 30 tabs ÷ raw BroadcastChannel fan-out p50 ≤ 3`, value: `${fanoutRatio(s).toFixed(2)} (${s.propagationP50Ms.toFixed(1)} / ${s.rawFanoutP50Ms.toFixed(1)} ms)`, ok: fanoutRatio(s) <= 3 })),
-  { goal: 'failover after a crash mid-refresh < 1 s (median)', value: `${failoverMs.toFixed(0)} ms`, ok: failoverMs < 1000 && failovers.every((f) => Number.isFinite(f.recoveryMs)) },
-  { goal: 'timer callbacks per idle tab per lifetime ≤ 2', value: Math.max(...scenarios.map((s) => s.timerCallbacksPerIdleTabPerLifetime)).toFixed(2), ok: scenarios.every((s) => s.timerCallbacksPerIdleTabPerLifetime <= 2) },
-  { goal: 'every entry within its size budget', value: bundle.map((b) => `${(b.bytes / 1000).toFixed(2)} kB`).join(' / '), ok: bundle.every((b) => b.passed) },
+  ...scenarios.map((s) => ({
+    goal: `[${s.policy}] refreshes per cycle with ${s.tabs} tab(s) = 1.00`,
+    value: s.refreshesPerCycle.toFixed(2),
+    ok: s.refreshesPerCycle === 1,
+  })),
+  ...scenarios
+    .filter((s) => s.tabs > 1)
+    .map((s) => ({
+      goal: `[${s.policy}] requests with ${s.tabs} tabs ÷ with 1 tab = 1.00`,
+      value: ratio(s).toFixed(2),
+      ok: ratio(s) === 1,
+    })),
+  ...POLICIES.map((policy) => ({
+    goal: `[${policy}] refused early requests, all runs ≤ 1 per run`,
+    value: scenarios
+      .filter((s) => s.policy === policy)
+      .map((s) => s.refusedEarly)
+      .join(', '),
+    ok: scenarios.filter((s) => s.policy === policy).every((s) => s.refusedEarly <= 1),
+  })),
+  {
+    goal: '"consumed" answers from the emulator = 0',
+    value: String(scenarios.reduce((n, s) => n + s.consumed, 0)),
+    ok: scenarios.every((s) => s.consumed === 0),
+  },
+  {
+    goal: 'getToken() answers with an expired token = 0',
+    value: String(scenarios.reduce((n, s) => n + s.expiredAnswers, 0) + failovers.reduce((n, f) => n + f.expiredAnswers, 0)),
+    ok: scenarios.every((s) => s.expiredAnswers === 0) && failovers.every((f) => f.expiredAnswers === 0),
+  },
+  ...scenarios
+    .filter((s) => s.tabs === 30)
+    .map((s) => ({
+      goal: `[${s.policy}] propagation p50 at 30 tabs ÷ raw BroadcastChannel fan-out p50 ≤ 3`,
+      value: `${fanoutRatio(s).toFixed(2)} (${s.propagationP50Ms.toFixed(1)} / ${s.rawFanoutP50Ms.toFixed(1)} ms)`,
+      ok: fanoutRatio(s) <= 3,
+    })),
+  {
+    goal: 'failover after a crash mid-refresh < 1 s (median)',
+    value: `${failoverMs.toFixed(0)} ms`,
+    ok: failoverMs < 1000 && failovers.every((f) => Number.isFinite(f.recoveryMs)),
+  },
+  {
+    goal: 'timer callbacks per idle tab per lifetime ≤ 2',
+    value: Math.max(...scenarios.map((s) => s.timerCallbacksPerIdleTabPerLifetime)).toFixed(2),
+    ok: scenarios.every((s) => s.timerCallbacksPerIdleTabPerLifetime <= 2),
+  },
+  {
+    goal: 'every entry within its size budget',
+    value: bundle.map((b) => `${(b.bytes / 1000).toFixed(2)} kB`).join(' / '),
+    ok: bundle.every((b) => b.passed),
+  },
 ]
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8' }).trim()}, Node ${process.version}`
-const result = { date: new Date().toISOString(), machine, lifetimeSeconds: LIFETIME_S, generations: GENERATIONS, seconds: (Date.now() - started) / 1000, scenarios, failovers, bundle, goals }
+const result = {
+  date: new Date().toISOString(),
+  machine,
+  lifetimeSeconds: LIFETIME_S,
+  generations: GENERATIONS,
+  seconds: (Date.now() - started) / 1000,
+  scenarios,
+  failovers,
+  bundle,
+  goals,
+}
 mkdirSync(new URL('./results', import.meta.url), { recursive: true })
 writeFileSync(new URL('./results/browser.json', import.meta.url), JSON.stringify(result, null, 2))
 
-console.log(`\nnpm run bench — ${result.date.slice(0, 10)}, ${machine}; ${LIFETIME_S} s tokens, ${GENERATIONS} cycles per run, ${result.seconds.toFixed(0)} s in all\n`)
-console.log('| Clerk early refresh | tabs | cycles | refreshes at the emulator | per cycle | ÷ 1 tab | refused early | expired getToken() / samples | getToken() waits around expiry, p50 / p99 (n) | propagation p50 / p99 | ÷ raw BroadcastChannel p50 | timer callbacks per idle tab per lifetime |')
+console.log(
+  `\nnpm run bench — ${result.date.slice(0, 10)}, ${machine}; ${LIFETIME_S} s tokens, ${GENERATIONS} cycles per run, ${result.seconds.toFixed(0)} s in all\n`,
+)
+console.log(
+  '| Clerk early refresh | tabs | cycles | refreshes at the emulator | per cycle | ÷ 1 tab | refused early | expired getToken() / samples | getToken() waits around expiry, p50 / p99 (n) | propagation p50 / p99 | ÷ raw BroadcastChannel p50 | timer callbacks per idle tab per lifetime |',
+)
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|')
 for (const s of scenarios) {
   const waits = s.waitedCalls ? `${s.getTokenWaitP50Ms.toFixed(0)} / ${s.getTokenWaitP99Ms.toFixed(0)} ms (${s.waitedCalls})` : '— (0)'
   const fan = s.tabs > 1 ? `${fanoutRatio(s).toFixed(2)}` : '—'
-  console.log(`| ${s.policy} | ${s.tabs} | ${s.generations} | ${s.refreshes} | ${s.refreshesPerCycle.toFixed(2)} | ${ratio(s).toFixed(2)} | ${s.refusedEarly} | ${s.expiredAnswers} / ${s.samples} | ${waits} | ${s.propagationP50Ms.toFixed(1)} / ${s.propagationP99Ms.toFixed(1)} ms | ${fan} | ${s.timerCallbacksPerIdleTabPerLifetime.toFixed(2)} |`)
+  console.log(
+    `| ${s.policy} | ${s.tabs} | ${s.generations} | ${s.refreshes} | ${s.refreshesPerCycle.toFixed(2)} | ${ratio(s).toFixed(2)} | ${s.refusedEarly} | ${s.expiredAnswers} / ${s.samples} | ${waits} | ${s.propagationP50Ms.toFixed(1)} / ${s.propagationP99Ms.toFixed(1)} ms | ${fan} | ${s.timerCallbacksPerIdleTabPerLifetime.toFixed(2)} |`,
+  )
 }
-console.log(`\nfailover (6 tabs, refresher crashed by Page.crash mid-refresh): ${failovers.map((f) => `${f.recoveryMs.toFixed(0)} ms`).join(', ')}; expired answers ${failovers.map((f) => f.expiredAnswers).join(', ')}`)
+console.log(
+  `\nfailover (6 tabs, refresher crashed by Page.crash mid-refresh): ${failovers.map((f) => `${f.recoveryMs.toFixed(0)} ms`).join(', ')}; expired answers ${failovers.map((f) => f.expiredAnswers).join(', ')}`,
+)
 console.log('\n| size (min+gzip) | bytes | within budget |\n|---|---|---|')
 for (const b of bundle) console.log(`| ${b.name} | ${b.bytes} | ${b.passed ? 'yes' : 'NO'} |`)
 console.log('\n| goal | measured | met |\n|---|---|---|')

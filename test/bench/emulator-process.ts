@@ -5,7 +5,7 @@ import { toNodeHandler } from '../../src/server/index.js'
 import { createClerkEmulator } from '../../src/testing/index.js'
 import { listen } from '../helpers/servers.js'
 
-const [file, count] = process.argv.slice(2)
+const [file, count] = process.argv.slice(2) as [string, string]
 // Sessions created a minute ago: their tokens have expired, as the tokens Clerk's SDK refreshes have.
 let offsetMs = -61_000
 const clerk = createClerkEmulator({ now: () => Date.now() + offsetMs })

@@ -17,10 +17,15 @@ const sessions = Array.from({ length: Number(count) }, () => {
 })
 clerk.setFaults({ latencyMs: 100 })
 const api = toNodeHandler(clerk.handler, { maxBodyBytes: 1 << 16 })
-const apiUrl = await listen(createServer((req, res) => {
-  if (req.url === '/bench/stats') return void res.end(JSON.stringify(clerk.stats()))
-  void api(req, res)
-}))
-writeFileSync(file, JSON.stringify({ apiUrl, secretKey: clerk.secretKey, publishableKey: clerk.publishableKey, cookieSuffix: clerk.cookieSuffix, sessions }))
+const apiUrl = await listen(
+  createServer((req, res) => {
+    if (req.url === '/bench/stats') return void res.end(JSON.stringify(clerk.stats()))
+    void api(req, res)
+  }),
+)
+writeFileSync(
+  file,
+  JSON.stringify({ apiUrl, secretKey: clerk.secretKey, publishableKey: clerk.publishableKey, cookieSuffix: clerk.cookieSuffix, sessions }),
+)
 process.on('SIGTERM', () => process.exit(0))
 setTimeout(() => process.exit(0), 600_000).unref()

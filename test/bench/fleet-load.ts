@@ -26,14 +26,25 @@ let retriedSame = 0
 function post(s: Job['sessions'][number], token: string, cutAfterMs?: number): Promise<{ status: number; jwt?: string; ms: number }> {
   const started = performance.now()
   return new Promise((resolve) => {
-    const req = request(`${job.front}/api/session/refresh`, {
-      method: 'POST', agent,
-      headers: { 'content-type': 'application/json', origin: job.origin, cookie: `__refresh_${job.cookieSuffix}=${s.refreshToken}` },
-    }, (res) => {
-      let body = ''
-      res.on('data', (c) => (body += c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, jwt: res.statusCode === 200 ? JSON.parse(body).jwt : undefined, ms: performance.now() - started }))
-    })
+    const req = request(
+      `${job.front}/api/session/refresh`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', origin: job.origin, cookie: `__refresh_${job.cookieSuffix}=${s.refreshToken}` },
+      },
+      (res) => {
+        let body = ''
+        res.on('data', (c) => (body += c))
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            jwt: res.statusCode === 200 ? JSON.parse(body).jwt : undefined,
+            ms: performance.now() - started,
+          }),
+        )
+      },
+    )
     req.on('error', () => resolve({ status: 0, ms: performance.now() - started }))
     if (cutAfterMs !== undefined) setTimeout(() => req.destroy(), cutAfterMs)
     req.end(JSON.stringify({ session_id: s.sessionId, expired_token: token }))
@@ -46,7 +57,7 @@ async function user(s: Job['sessions'][number]): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, Math.random() * cycleMs))
   for (let cycle = 0; cycle < job.cycles; cycle++) {
     const at = performance.now()
-    let answer
+    let answer: Awaited<ReturnType<typeof post>>
     if (Math.random() < job.dropFraction) {
       dropped++
       await post(s, token, 50) // the answer is lost on the way back
@@ -68,4 +79,14 @@ clearTimeout(deadline)
 latencies.sort((a, b) => a - b)
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN
 agent.destroy()
-console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, refreshes: latencies.length, p50: pct(0.5), p99: pct(0.99), statuses, dropped, retriedSame }))
+console.log(
+  JSON.stringify({
+    seconds: (performance.now() - started) / 1000,
+    refreshes: latencies.length,
+    p50: pct(0.5),
+    p99: pct(0.99),
+    statuses,
+    dropped,
+    retriedSame,
+  }),
+)

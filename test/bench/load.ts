@@ -14,7 +14,7 @@ interface Job {
   maxSeconds: number
 }
 
-const job: Job = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+const job: Job = JSON.parse(readFileSync(process.argv[2]!, 'utf8'))
 const agent = new Agent({ keepAlive: true, maxSockets: job.concurrency })
 const latencies: number[] = []
 const statuses: Record<number, number> = {}
@@ -22,7 +22,7 @@ let sent = 0
 const deadline = performance.now() + job.maxSeconds * 1000
 
 function once(index: number): Promise<void> {
-  const spec = job.requests[index % job.requests.length]
+  const spec = job.requests[index % job.requests.length]!
   const started = performance.now()
   return new Promise((resolve) => {
     const req = request(`${job.target}${spec.path}`, { method: 'POST', agent, headers: spec.headers }, (res) => {
@@ -51,4 +51,6 @@ const seconds = (performance.now() - started) / 1000
 latencies.sort((a, b) => a - b)
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]
 agent.destroy()
-console.log(JSON.stringify({ completed: latencies.length, seconds, rps: latencies.length / seconds, p50: pct(0.5), p99: pct(0.99), statuses }))
+console.log(
+  JSON.stringify({ completed: latencies.length, seconds, rps: latencies.length / seconds, p50: pct(0.5), p99: pct(0.99), statuses }),
+)

@@ -25,12 +25,26 @@ const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname
 const child = spawn(tsx, [new URL('./emulator-process.ts', import.meta.url).pathname, info, String(SESSIONS)], { stdio: 'inherit' })
 for (let i = 0; i < 300 && !existsSync(info); i++) await new Promise((resolve) => setTimeout(resolve, 100))
 const clerk = JSON.parse(readFileSync(info, 'utf8')) as {
-  apiUrl: string; secretKey: string; publishableKey: string; cookieSuffix: string
+  apiUrl: string
+  secretKey: string
+  publishableKey: string
+  cookieSuffix: string
   sessions: { sessionId: string; sessionToken: string; refreshToken: string }[]
 }
 const { apiUrl, sessions } = clerk
 // No rate limit nor budget: every request comes from 127.0.0.1, and the emulator has no quota.
-const proxy = createServer(toNodeHandler(createRefreshHandler({ secretKey: clerk.secretKey, publishableKey: clerk.publishableKey, apiUrl, origin: ORIGIN, rateLimit: false, upstreamBudget: false })))
+const proxy = createServer(
+  toNodeHandler(
+    createRefreshHandler({
+      secretKey: clerk.secretKey,
+      publishableKey: clerk.publishableKey,
+      apiUrl,
+      origin: ORIGIN,
+      rateLimit: false,
+      upstreamBudget: false,
+    }),
+  ),
+)
 const proxyUrl = await listen(proxy)
 
 type Spec = { path: string; headers: Record<string, string>; body: string }
@@ -41,7 +55,12 @@ const direct: Spec[] = sessions.slice(0, TOTAL).map((s) => ({
 }))
 const viaProxy: Spec[] = sessions.slice(TOTAL).map((s) => ({
   path: '/api/session/refresh',
-  headers: { 'content-type': 'application/json', origin: ORIGIN, cookie: `__refresh_${clerk.cookieSuffix}=${s.refreshToken}`, 'user-agent': 'bench' },
+  headers: {
+    'content-type': 'application/json',
+    origin: ORIGIN,
+    cookie: `__refresh_${clerk.cookieSuffix}=${s.refreshToken}`,
+    'user-agent': 'bench',
+  },
   body: JSON.stringify({ session_id: s.sessionId, expired_token: s.sessionToken }),
 }))
 
@@ -76,7 +95,11 @@ console.log(`\nbench:server — ${TOTAL} refreshes, ${CONCURRENCY} in flight, ${
 console.log('| path | req/s | p50 ms | p99 ms | statuses |')
 console.log('|---|---|---|---|---|')
 console.log(`| emulator directly | ${f(baseline.rps)} | ${f(baseline.p50)} | ${f(baseline.p99)} | ${JSON.stringify(baseline.statuses)} |`)
-console.log(`| browser → proxy → emulator | ${f(proxied.rps)} | ${f(proxied.p50)} | ${f(proxied.p99)} | ${JSON.stringify(proxied.statuses)} |`)
-console.log(`\nthroughput ratio proxy/direct: ${f(result.rpsRatio)}; p50 latency ratio: ${f(result.latencyRatioP50)} (+${f(result.addedLatencyP50Ms)} ms)`)
+console.log(
+  `| browser → proxy → emulator | ${f(proxied.rps)} | ${f(proxied.p50)} | ${f(proxied.p99)} | ${JSON.stringify(proxied.statuses)} |`,
+)
+console.log(
+  `\nthroughput ratio proxy/direct: ${f(result.rpsRatio)}; p50 latency ratio: ${f(result.latencyRatioP50)} (+${f(result.addedLatencyP50Ms)} ms)`,
+)
 const failed = (proxied.statuses['200'] ?? 0) !== proxied.completed || (baseline.statuses['200'] ?? 0) !== baseline.completed
 process.exit(failed ? 1 : 0)

@@ -13,7 +13,7 @@ const consoleErrors: string[] = []
 beforeAll(async () => {
   vite = await createServer({ configFile: 'vite.config.ts', server: { port: 0, host: '127.0.0.1', strictPort: false }, logLevel: 'silent' })
   await vite.listen()
-  url = vite.resolvedUrls!.local[0]
+  url = vite.resolvedUrls!.local[0]!
   browser = await launchChromium()
   context = await browser.newContext({ viewport: { width: 1200, height: 900 } })
 })
@@ -37,10 +37,15 @@ const logEntries = (page: Page) =>
   )
 
 describe('the demo (npm run demo) in real Chromium', () => {
-  it.each(['accept', 'refuse'])('loads without console errors, signs in, and shows one refresh per lifetime across three tabs (Clerk %ss early refreshes)', async (policy) => {
+  it.each([
+    'accept',
+    'refuse',
+  ])('loads without console errors, signs in, and shows one refresh per lifetime across three tabs (Clerk %ss early refreshes)', async (policy) => {
     consoleErrors.length = 0
     const first = await open()
-    await first.evaluate(() => fetch('/demo-api/lifetime', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"seconds":6}' }))
+    await first.evaluate(() =>
+      fetch('/demo-api/lifetime', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"seconds":6}' }),
+    )
     await first.click(`#early button[data-policy="${policy}"]`)
     await first.click('#sign-in')
     await first.waitForSelector('#status-pill.active')
@@ -52,7 +57,7 @@ describe('the demo (npm run demo) in real Chromium', () => {
     const statsAfter = await first.evaluate(async () => (await fetch('/demo-api/stats')).json())
     const windowEnd = Date.now()
     // Cycles that began and ended inside the window, as the third tab's shared log shows them.
-    const entries = (await logEntries(others[1])).filter((e) => e.at >= windowStart && e.at <= windowEnd)
+    const entries = (await logEntries(others[1]!)).filter((e) => e.at >= windowStart && e.at <= windowEnd)
     const refreshes = entries.filter((e) => e.kind === 'refresh')
     expect(refreshes.length).toBeGreaterThanOrEqual(policy === 'accept' ? 4 : 2)
     expect(new Set(refreshes.map((e) => e.iat)).size).toBe(refreshes.length) // one refresh per token

@@ -77,8 +77,13 @@ describe('a same-origin page without the library, posting junk on the channel', 
     await first.goto(`${app.origin}/login`)
     const tabs = [first, await context.newPage(), await context.newPage()]
     for (const tab of tabs.slice(1)) await tab.goto(app.origin)
-    for (const tab of tabs) await tab.waitForFunction(() => (window as unknown as { sessionKeeper?: { getState(): { status: string } } }).sessionKeeper?.getState().status === 'active')
-    const real = await first.evaluate(() => (window as unknown as { sessionKeeper: { getState(): { sessionId: string } } }).sessionKeeper.getState().sessionId)
+    for (const tab of tabs)
+      await tab.waitForFunction(
+        () => (window as unknown as { sessionKeeper?: { getState(): { status: string } } }).sessionKeeper?.getState().status === 'active',
+      )
+    const real = await first.evaluate(
+      () => (window as unknown as { sessionKeeper: { getState(): { sessionId: string } } }).sessionKeeper.getState().sessionId,
+    )
     const junk = await context.newPage()
     await junk.goto(`${app.origin}/junk`)
 
@@ -86,21 +91,29 @@ describe('a same-origin page without the library, posting junk on the channel', 
     for (let run = 0; run < 10; run++) {
       const before = app.clerk.stats().refreshes
       await junk.evaluate(`(${JUNK})()`)
-      const seen = await Promise.all(tabs.map((t) => t.evaluate(() => {
-        const w = window as unknown as { __sids: Set<string>; __answers: Set<string> }
-        return { answers: [...w.__answers], events: [...w.__sids] }
-      })))
+      const seen = await Promise.all(
+        tabs.map((t) =>
+          t.evaluate(() => {
+            const w = window as unknown as { __sids: Set<string>; __answers: Set<string> }
+            return { answers: [...w.__answers], events: [...w.__sids] }
+          }),
+        ),
+      )
       runs.push({
         junkAnswers: seen.flatMap((s) => s.answers).filter((sid) => sid !== real).length,
         junkEvents: seen.flatMap((s) => s.events).filter((sid) => sid !== real).length,
         refreshes: app.clerk.stats().refreshes - before,
       })
     }
-    console.log(`junk runs: ${runs.length}; junk answers ${runs.map((r) => r.junkAnswers).join(',')}; junk in change events ${runs.map((r) => r.junkEvents).join(',')}; refreshes per run ${runs.map((r) => r.refreshes).join(',')}`)
+    console.log(
+      `junk runs: ${runs.length}; junk answers ${runs.map((r) => r.junkAnswers).join(',')}; junk in change events ${runs.map((r) => r.junkEvents).join(',')}; refreshes per run ${runs.map((r) => r.refreshes).join(',')}`,
+    )
     expect(runs.every((r) => r.junkAnswers === 0 && r.junkEvents === 0)).toBe(true)
     expect(runs.reduce((n, r) => n + r.refreshes, 0)).toBeGreaterThanOrEqual(5) // the real session kept refreshing
     for (const tab of tabs) {
-      const s = await tab.evaluate(() => (window as unknown as { sessionKeeper: { getState(): { status: string; sessionId: string } } }).sessionKeeper.getState())
+      const s = await tab.evaluate(() =>
+        (window as unknown as { sessionKeeper: { getState(): { status: string; sessionId: string } } }).sessionKeeper.getState(),
+      )
       expect(s).toMatchObject({ status: expect.stringMatching(/active|refreshing/), sessionId: real })
     }
     await context.close()

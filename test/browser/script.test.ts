@@ -27,9 +27,17 @@ describe('the <script> build on a plain HTML page', () => {
     page.on('pageerror', (e) => errors.push(e.message))
     await page.goto(`${app.origin}/login`)
     await page.waitForFunction(() => (window as unknown as { __events: string[] }).__events.includes('active'))
-    expect(await page.evaluate(() => typeof (window as unknown as { SessionKeeper: { createSessionKeeper: unknown } }).SessionKeeper.createSessionKeeper)).toBe('function')
-    await page.waitForFunction(() => (window as unknown as { __events: string[] }).__events.includes('refreshing'), null, { timeout: 8_000 })
-    const token = await page.evaluate(() => (window as unknown as { sessionKeeper: { getToken(): Promise<string> } }).sessionKeeper.getToken())
+    expect(
+      await page.evaluate(
+        () => typeof (window as unknown as { SessionKeeper: { createSessionKeeper: unknown } }).SessionKeeper.createSessionKeeper,
+      ),
+    ).toBe('function')
+    await page.waitForFunction(() => (window as unknown as { __events: string[] }).__events.includes('refreshing'), null, {
+      timeout: 8_000,
+    })
+    const token = await page.evaluate(() =>
+      (window as unknown as { sessionKeeper: { getToken(): Promise<string> } }).sessionKeeper.getToken(),
+    )
     expect(token.split('.')).toHaveLength(3)
     await expect.poll(() => app.requests.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(1) // the refresh reached the proxy
     expect(errors).toEqual([])
@@ -41,7 +49,9 @@ describe('the <script> build on a plain HTML page', () => {
     const context = await browser.newContext()
     const page = await context.newPage()
     await page.goto(`${recoveryApp.origin}/login`)
-    await page.waitForFunction(() => (window as unknown as { sessionKeeper?: { getState(): { status: string } } }).sessionKeeper?.getState().status === 'active')
+    await page.waitForFunction(
+      () => (window as unknown as { sessionKeeper?: { getState(): { status: string } } }).sessionKeeper?.getState().status === 'active',
+    )
     await context.clearCookies({ name: /^__refresh/ }) // the next refresh gets 409
     const reloaded = page.waitForEvent('load', { timeout: 10_000 })
     await reloaded
@@ -50,7 +60,7 @@ describe('the <script> build on a plain HTML page', () => {
     await recoveryApp.close()
   })
 
-  it("a listener added after the script tag, as in the README, receives the first state", async () => {
+  it('a listener added after the script tag, as in the README, receives the first state', async () => {
     // The README's snippet, verbatim, right after the <script> tag.
     const snippet = `<script>
   addEventListener('session-keeper:change', (e) => console.log(e.detail.status))

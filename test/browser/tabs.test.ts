@@ -69,7 +69,9 @@ describe.each(['accept', 'refuse'] as const)('in real Chromium, with a Clerk tha
     const five = app.clerk.stats().refreshes - before
     const accepted = app.requests.filter((r) => r.status === 200)
     const refusedEarly = app.requests.filter((r) => r.code === 'not_yet_expired').length
-    console.log(`[${policy}] Clerk refreshes over ${runMs / 1000} s of 6 s tokens: 1 tab ${single}, 5 tabs ${five}; proxy requests ${app.requests.length}, refused early ${refusedEarly}`)
+    console.log(
+      `[${policy}] Clerk refreshes over ${runMs / 1000} s of 6 s tokens: 1 tab ${single}, 5 tabs ${five}; proxy requests ${app.requests.length}, refused early ${refusedEarly}`,
+    )
     expect(five).toBeGreaterThanOrEqual(2)
     expect(Math.abs(five - single)).toBeLessThanOrEqual(1) // same cadence (window edges may cut one)
     expect(new Set(accepted.map((r) => r.token)).size).toBe(accepted.length) // one refresher per cycle
@@ -113,7 +115,9 @@ describe('in real Chromium', () => {
     const waits = all.flatMap((c) => c.waits).sort((a, b) => a - b)
     const around = waits.filter((w) => w > 5) // the calls that had to wait for the refresh at expiry
     const pct = (list: number[], p: number) => list[Math.min(list.length - 1, Math.floor(list.length * p))] ?? 0
-    console.log(`[refuse] 6 cycles of 4 s tokens, 5 tabs, 100 ms upstream: ${refreshes} refreshes, ${refused} refused early, ${app.requests.length} proxy requests; getToken wait p50/p99 all ${pct(waits, 0.5).toFixed(1)}/${pct(waits, 0.99).toFixed(1)} ms (n=${waits.length}), of the ${around.length} that waited: ${pct(around, 0.5).toFixed(0)}/${pct(around, 0.99).toFixed(0)} ms`)
+    console.log(
+      `[refuse] 6 cycles of 4 s tokens, 5 tabs, 100 ms upstream: ${refreshes} refreshes, ${refused} refused early, ${app.requests.length} proxy requests; getToken wait p50/p99 all ${pct(waits, 0.5).toFixed(1)}/${pct(waits, 0.99).toFixed(1)} ms (n=${waits.length}), of the ${around.length} that waited: ${pct(around, 0.5).toFixed(0)}/${pct(around, 0.99).toFixed(0)} ms`,
+    )
     expect(refused).toBe(1)
     expect(refreshes).toBeGreaterThanOrEqual(5)
     expect(refreshes).toBeLessThanOrEqual(7)
@@ -129,8 +133,12 @@ describe('in real Chromium', () => {
     const pages = await openTabs(3, { lifetimeSeconds: 5 })
     const first = await state(pages[0]!)
     // The refresh cookie is lost (another app on the domain, a browser clean-up …): the proxy answers 409.
-    await context.clearCookies({ name: new RegExp('^__refresh') })
-    await Promise.all(pages.map((p) => p.waitForFunction(() => window.sessionKeeper!.getState().error?.code === 'recovery_required', null, { timeout: 10_000 })))
+    await context.clearCookies({ name: /^__refresh/ })
+    await Promise.all(
+      pages.map((p) =>
+        p.waitForFunction(() => window.sessionKeeper!.getState().error?.code === 'recovery_required', null, { timeout: 10_000 }),
+      ),
+    )
     for (const page of pages) expect((await state(page)).status).toMatch(/active|expired/)
     await sleep(6_000) // past the token's expiry: still exactly one request, from one tab
     expect(app.requests.filter((r) => r.status === 409)).toHaveLength(1)
@@ -139,10 +147,18 @@ describe('in real Chromium', () => {
     // Clerk's handshake, as a reload through its middleware would do it: new cookies.
     const other = await context.newPage()
     await other.goto(`${app.origin}/login?user=user_again`)
-    await Promise.all(pages.map((p) => p.waitForFunction((sid) => {
-      const s = window.sessionKeeper!.getState()
-      return s.status === 'active' && s.error === null && s.sessionId !== sid
-    }, first.sessionId, { timeout: 5_000 })))
+    await Promise.all(
+      pages.map((p) =>
+        p.waitForFunction(
+          (sid) => {
+            const s = window.sessionKeeper!.getState()
+            return s.status === 'active' && s.error === null && s.sessionId !== sid
+          },
+          first.sessionId,
+          { timeout: 5_000 },
+        ),
+      ),
+    )
   })
 
   it('a sign-in without a page load (cookies set by a fetch in one tab) reaches every tab within a second', async () => {
@@ -152,10 +168,16 @@ describe('in real Chromium', () => {
     for (const page of pages) await page.goto(app.origin)
     for (const page of pages) await page.waitForFunction(() => window.sessionKeeper?.getState().status === 'signedOut')
     const loads = [0, 0]
-    pages.forEach((page, i) => page.on('load', () => loads[i]!++))
+    pages.forEach((page, i) => {
+      page.on('load', () => {
+        loads[i]!++
+      })
+    })
     const started = Date.now()
     await pages[0]!.evaluate(() => fetch('/login', { credentials: 'same-origin' })) // Set-Cookie, no navigation
-    await Promise.all(pages.map((p) => p.waitForFunction(() => window.sessionKeeper!.getState().status === 'active', null, { timeout: 1_500 })))
+    await Promise.all(
+      pages.map((p) => p.waitForFunction(() => window.sessionKeeper!.getState().status === 'active', null, { timeout: 1_500 })),
+    )
     const elapsed = Date.now() - started
     console.log(`sign-in by cookie reached both tabs in ${elapsed} ms`)
     expect(elapsed).toBeLessThan(1_500)
@@ -166,7 +188,9 @@ describe('in real Chromium', () => {
     const pages = await openTabs(3, { lifetimeSeconds: 4 })
     const sessionId = (await state(pages[0]!)).sessionId!
     app.clerk.revokeSession(sessionId)
-    await Promise.all(pages.map((p) => p.waitForFunction(() => window.sessionKeeper!.getState().status === 'signedOut', null, { timeout: 10_000 })))
+    await Promise.all(
+      pages.map((p) => p.waitForFunction(() => window.sessionKeeper!.getState().status === 'signedOut', null, { timeout: 10_000 })),
+    )
     for (const page of pages) {
       const s = await page.evaluate(() => {
         const { token, error } = window.sessionKeeper!.getState()
@@ -185,7 +209,9 @@ describe('in real Chromium', () => {
     expect(app.requests.length).toBe(during) // no retries burnt while offline
     expect((await state(pages[1]!)).online).toBe(false)
     await context.setOffline(false)
-    await Promise.all(pages.map((p) => p.waitForFunction(() => window.sessionKeeper!.getState().status === 'active', null, { timeout: 5_000 })))
+    await Promise.all(
+      pages.map((p) => p.waitForFunction(() => window.sessionKeeper!.getState().status === 'active', null, { timeout: 5_000 })),
+    )
     const s = await state(pages[0]!)
     expect(s.expiresAt!).toBeGreaterThan(Date.now())
     const all = await counts(pages)

@@ -38,8 +38,15 @@ afterEach(async () => {
 
 function start(options: Record<string, unknown> = {}) {
   return startFleet(3, {
-    redisUrl: redis.url, secretKey: clerk.secretKey, publishableKey: clerk.publishableKey, apiUrl, origin: ORIGIN,
-    rateLimit: false, upstreamBudget: false, storeSecret: `fleet-${Math.random()}`, ...options,
+    redisUrl: redis.url,
+    secretKey: clerk.secretKey,
+    publishableKey: clerk.publishableKey,
+    apiUrl,
+    origin: ORIGIN,
+    rateLimit: false,
+    upstreamBudget: false,
+    storeSecret: `fleet-${Math.random()}`,
+    ...options,
   })
 }
 
@@ -126,22 +133,26 @@ describe('a fleet of three proxies on one Redis', () => {
     const statuses: number[] = []
     const deadline = Date.now() + 5_000
     // Each chain runs on its own, so that some requests are in flight whenever Redis goes away.
-    const runner = Promise.all(chains.map(async (chain) => {
-      while (Date.now() < deadline) {
-        const response = await refresh(fleet!.url, { ...chain.session, sessionToken: chain.token })
-        statuses.push(response.status)
-        if (response.ok) chain.token = (await response.json()).jwt
-        else console.log('refresh across the Redis restart failed:', response.status, await response.text())
-        await sleep(50)
-      }
-    }))
+    const runner = Promise.all(
+      chains.map(async (chain) => {
+        while (Date.now() < deadline) {
+          const response = await refresh(fleet!.url, { ...chain.session, sessionToken: chain.token })
+          statuses.push(response.status)
+          if (response.ok) chain.token = (await response.json()).jwt
+          else console.log('refresh across the Redis restart failed:', response.status, await response.text())
+          await sleep(50)
+        }
+      }),
+    )
     await sleep(1_500)
     await redis.stop()
     await sleep(1_500)
     await redis.start()
     await runner
     const degraded = fleet.events().filter((e) => e.store === 'degraded').length
-    console.log(`redis restart: ${statuses.length} refreshes of 10 sessions, statuses ${JSON.stringify(countBy(statuses))}, ${degraded} answered with this process's memory standing in`)
+    console.log(
+      `redis restart: ${statuses.length} refreshes of 10 sessions, statuses ${JSON.stringify(countBy(statuses))}, ${degraded} answered with this process's memory standing in`,
+    )
     expect(statuses.length).toBeGreaterThan(50)
     expect(statuses.filter((status) => status !== 200)).toEqual([])
     expect(degraded).toBeGreaterThan(0)
@@ -159,7 +170,9 @@ describe('a fleet of three proxies on one Redis', () => {
     const ok = answers.filter((r) => r.status === 200).length
     const limited = answers.filter((r) => r.status === 429)
     const retryAfter = new Set(limited.map((r) => r.headers.get('retry-after')))
-    console.log(`budget 10 per 10 s, burst of 40 over 3 instances: ${ok} refreshed, ${limited.length} told to retry after ${[...retryAfter].sort().join(', ')} s`)
+    console.log(
+      `budget 10 per 10 s, burst of 40 over 3 instances: ${ok} refreshed, ${limited.length} told to retry after ${[...retryAfter].sort().join(', ')} s`,
+    )
     expect(ok).toBe(10)
     expect(limited).toHaveLength(30)
     expect(clerk.stats().refreshes).toBe(10)

@@ -10,7 +10,10 @@ import { close, listen } from './servers.js'
  * front of the emulator. Every refresh request the tabs send is recorded with its answer.
  * `/junk` is a page of the same origin without the library (for hostile-script tests).
  */
-export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageOptions: { dataset?: Record<string, string>; after?: string } = {}) {
+export async function startApp(
+  emulatorOptions: ClerkEmulatorOptions = {},
+  pageOptions: { dataset?: Record<string, string>; after?: string } = {},
+) {
   const clerk = createClerkEmulator({ secureCookies: false, ...emulatorOptions })
   const handler = createRefreshHandler({
     secretKey: clerk.secretKey,
@@ -20,12 +23,21 @@ export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageO
   })
   const requests: { at: number; token: string; status: number; code?: string }[] = []
   const proxy = toNodeHandler(async (request, context) => {
-    const body = await request.clone().json().catch(() => ({}))
+    const body = await request
+      .clone()
+      .json()
+      .catch(() => ({}))
     const entry: (typeof requests)[number] = { at: Date.now(), token: body.expired_token, status: 0 }
     requests.push(entry)
     const response = await handler(request, context)
     entry.status = response.status
-    if (!response.ok) entry.code = (await response.clone().json().catch(() => ({})))?.error?.code
+    if (!response.ok)
+      entry.code = (
+        await response
+          .clone()
+          .json()
+          .catch(() => ({}))
+      )?.error?.code
     return response
   })
   const iife = () => readFileSync(new URL('../../dist/session-keeper.iife.js', import.meta.url))
@@ -52,7 +64,9 @@ export async function startApp(emulatorOptions: ClerkEmulatorOptions = {}, pageO
     }
     if (url.pathname === '/') {
       res.writeHead(200, { 'Content-Type': 'text/html' })
-      return res.end(`<!doctype html><title>bare page</title><script src="/session-keeper.iife.js" ${attributes}></script>${pageOptions.after ?? ''}<p>bare</p>`)
+      return res.end(
+        `<!doctype html><title>bare page</title><script src="/session-keeper.iife.js" ${attributes}></script>${pageOptions.after ?? ''}<p>bare</p>`,
+      )
     }
     res.writeHead(404).end()
   })

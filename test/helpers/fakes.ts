@@ -35,8 +35,14 @@ export class FakeEnvironment implements Environment {
 
 /** The proxy's wire codes for the statuses a script names (CONTRACT.md). */
 const WIRE_CODES: Record<number, string> = {
-  400: 'invalid_request', 401: 'session_ended', 403: 'origin_not_allowed', 409: 'recovery_required', 429: 'rate_limited',
-  502: 'upstream_bad_response', 503: 'upstream_unavailable', 504: 'upstream_timeout',
+  400: 'invalid_request',
+  401: 'session_ended',
+  403: 'origin_not_allowed',
+  409: 'recovery_required',
+  429: 'rate_limited',
+  502: 'upstream_bad_response',
+  503: 'upstream_unavailable',
+  504: 'upstream_timeout',
 }
 
 export interface ProxyCall {
@@ -87,7 +93,10 @@ export class FakeProxy {
     if (this.refuseUnexpired && exp > serverNow) {
       this.refusedEarly++
       const headers = { 'content-type': 'application/json', 'retry-after': String(Math.ceil((exp - serverNow) / 1000) + 1) }
-      return new Response(JSON.stringify({ error: { code: 'not_yet_expired', message: 'refused before expiry' } }), { status: 503, headers })
+      return new Response(JSON.stringify({ error: { code: 'not_yet_expired', message: 'refused before expiry' } }), {
+        status: 503,
+        headers,
+      })
     }
     if (exp <= serverNow) this.expiredOnArrival++
     // Each issued token is unique (as Clerk's are, with their `jti`), even within one second.

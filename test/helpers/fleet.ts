@@ -21,7 +21,7 @@ function startInstance(config: Record<string, unknown>): Promise<Instance> {
     const timer = setTimeout(() => reject(new Error('a proxy instance did not start')), 30_000)
     child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk
-      let newline
+      let newline: number
       while ((newline = buffer.indexOf('\n')) >= 0) {
         const line = JSON.parse(buffer.slice(0, newline)) as { port?: number; event?: RefreshEvent }
         buffer = buffer.slice(newline + 1)

@@ -5,7 +5,19 @@ export function makeJwt(claims: Record<string, unknown>): string {
 }
 
 /** A Clerk-shaped session token issued at `nowMs` on the issuer's clock. */
-export function sessionJwt(nowMs: number, { sid = 'sess_1', lifetimeS = 60, sub = 'user_1', jti = undefined as string | undefined } = {}): string {
+export function sessionJwt(
+  nowMs: number,
+  { sid = 'sess_1', lifetimeS = 60, sub = 'user_1', jti = undefined as string | undefined } = {},
+): string {
   const iat = Math.floor(nowMs / 1000)
-  return makeJwt({ sid, sub, iat, nbf: iat - 10, exp: iat + lifetimeS, iss: 'https://clerk.test', azp: 'http://localhost', ...(jti ? { jti } : {}) })
+  return makeJwt({
+    sid,
+    sub,
+    iat,
+    nbf: iat - 10,
+    exp: iat + lifetimeS,
+    iss: 'https://clerk.test',
+    azp: 'http://localhost',
+    ...(jti ? { jti } : {}),
+  })
 }

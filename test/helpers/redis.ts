@@ -48,7 +48,11 @@ export async function startRedis() {
     await waitForPort(port, false)
   }
   await start()
-  return { url: `redis://127.0.0.1:${port}`, port, stop, start, restart: async () => (await stop(), await start()) }
+  const restart = async () => {
+    await stop()
+    await start()
+  }
+  return { url: `redis://127.0.0.1:${port}`, port, stop, start, restart }
 }
 
 export type RedisServer = Awaited<ReturnType<typeof startRedis>>

@@ -25,11 +25,20 @@ export async function startStack(proxyOptions: Partial<RefreshHandlerOptions> = 
   const upstreamBodies: Record<string, unknown>[] = []
   let upstreamCalls = 0
   const emulatorServer = createServer(
-    toNodeHandler(async (request: Request) => {
-      if (request.method === 'POST') upstreamCalls++
-      if (request.method === 'POST') upstreamBodies.push(await request.clone().json().catch(() => ({})))
-      return clerk.handler(request)
-    }, { maxBodyBytes: 1 << 20 }),
+    toNodeHandler(
+      async (request: Request) => {
+        if (request.method === 'POST') upstreamCalls++
+        if (request.method === 'POST')
+          upstreamBodies.push(
+            await request
+              .clone()
+              .json()
+              .catch(() => ({})),
+          )
+        return clerk.handler(request)
+      },
+      { maxBodyBytes: 1 << 20 },
+    ),
   )
   const apiUrl = await listen(emulatorServer)
   const events: RefreshEvent[] = []
@@ -66,11 +75,17 @@ export async function startStack(proxyOptions: Partial<RefreshHandlerOptions> = 
     refreshCookie: `__refresh_${clerk.cookieSuffix}=${session.refreshToken}`,
     /** A well-formed browser request for `session`; override any part. */
     request(init: { body?: unknown; headers?: Record<string, string>; method?: string; token?: string; signal?: AbortSignal } = {}) {
-      const body = init.body !== undefined ? init.body : { session_id: session.sessionId, expired_token: init.token ?? session.sessionToken }
+      const body =
+        init.body !== undefined ? init.body : { session_id: session.sessionId, expired_token: init.token ?? session.sessionToken }
       return fetch(`${origin}/api/session/refresh`, {
         method: init.method ?? 'POST',
         signal: init.signal,
-        headers: { 'content-type': 'application/json', origin, cookie: `__refresh_${clerk.cookieSuffix}=${session.refreshToken}`, ...init.headers },
+        headers: {
+          'content-type': 'application/json',
+          origin,
+          cookie: `__refresh_${clerk.cookieSuffix}=${session.refreshToken}`,
+          ...init.headers,
+        },
         body: init.method === 'GET' || init.method === 'HEAD' ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       })
     },

@@ -37,7 +37,7 @@ function raw(url: string, text: string | ((socket: ReturnType<typeof connect>) =
 }
 
 describe('1. a leaked session JWT with a made-up refresh cookie', () => {
-  it('joining the victim\'s in-flight refresh gets nothing: coalescing is per refresh credential', async () => {
+  it("joining the victim's in-flight refresh gets nothing: coalescing is per refresh credential", async () => {
     stack = await startStack()
     stack.clerk.setFaults({ latencyMs: 200 })
     const victim = stack.request()
@@ -103,13 +103,22 @@ describe('1. a leaked session JWT with a made-up refresh cookie', () => {
 
 describe('2. unsigned and foreign tokens', () => {
   const forgeries: [string, (s: Stack) => string][] = [
-    ['alg: none', (s) => {
-      const [, payload] = s.session.sessionToken.split('.')
-      return `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.`
-    }],
+    [
+      'alg: none',
+      (s) => {
+        const [, payload] = s.session.sessionToken.split('.')
+        return `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.`
+      },
+    ],
     ['a forged signature', (s) => `${s.session.sessionToken.slice(0, -8)}AAAAAAAA`],
-    ['unsigned claims of the right session', (s) => makeJwt({ sid: s.session.sessionId, iat: 1, exp: 2, iss: s.clerk.issuer, azp: s.origin })],
-    ['exp: 1e300', (s) => makeJwt({ sid: s.session.sessionId, iat: Math.floor(Date.now() / 1000), exp: 1e300, iss: s.clerk.issuer, azp: s.origin })],
+    [
+      'unsigned claims of the right session',
+      (s) => makeJwt({ sid: s.session.sessionId, iat: 1, exp: 2, iss: s.clerk.issuer, azp: s.origin }),
+    ],
+    [
+      'exp: 1e300',
+      (s) => makeJwt({ sid: s.session.sessionId, iat: Math.floor(Date.now() / 1000), exp: 1e300, iss: s.clerk.issuer, azp: s.origin }),
+    ],
   ]
 
   it.each(forgeries)('%s never reaches Clerk', async (_, forge) => {
@@ -131,7 +140,10 @@ describe('2. unsigned and foreign tokens', () => {
   it('a token issued to another origin (azp) never reaches Clerk', async () => {
     stack = await startStack()
     const foreign = stack.clerk.createSession({ origin: 'https://other-app.test' })
-    const response = await stack.request({ body: { session_id: foreign.sessionId, expired_token: foreign.sessionToken }, headers: { cookie: `__refresh_${stack.clerk.cookieSuffix}=${foreign.refreshToken}` } })
+    const response = await stack.request({
+      body: { session_id: foreign.sessionId, expired_token: foreign.sessionToken },
+      headers: { cookie: `__refresh_${stack.clerk.cookieSuffix}=${foreign.refreshToken}` },
+    })
     expect(response.status).toBe(409)
     expect((await response.json()).error.reason).toBe('origin_azp_mismatch')
     expect(stack.upstreamCalls).toBe(0)
@@ -151,16 +163,23 @@ describe('2. unsigned and foreign tokens', () => {
     const jwtKey = createPublicKey({ key: jwks.keys[0], format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
     let jwksFetches = 0
     const handler = createRefreshHandler({
-      secretKey: stack.clerk.secretKey, publishableKey: stack.clerk.publishableKey, apiUrl: stack.apiUrl, jwtKey,
+      secretKey: stack.clerk.secretKey,
+      publishableKey: stack.clerk.publishableKey,
+      apiUrl: stack.apiUrl,
+      jwtKey,
       fetch: (input, init) => {
         if (String(input instanceof Request ? input.url : input).endsWith('/jwks')) jwksFetches++
         return fetch(input, init)
       },
     })
-    const call = (token: string) => handler(new Request(`${stack!.origin}/r`, {
-      method: 'POST', headers: { origin: stack!.origin, 'content-type': 'application/json', cookie: stack!.refreshCookie },
-      body: JSON.stringify({ session_id: stack!.session.sessionId, expired_token: token }),
-    }))
+    const call = (token: string) =>
+      handler(
+        new Request(`${stack!.origin}/r`, {
+          method: 'POST',
+          headers: { origin: stack!.origin, 'content-type': 'application/json', cookie: stack!.refreshCookie },
+          body: JSON.stringify({ session_id: stack!.session.sessionId, expired_token: token }),
+        }),
+      )
     expect((await call(`${stack.session.sessionToken.slice(0, -8)}AAAAAAAA`)).status).toBe(409)
     expect((await call(stack.session.sessionToken)).status).toBe(200)
     expect(jwksFetches).toBe(0)
@@ -171,7 +190,10 @@ describe('3. slow and oversized bodies', () => {
   it('a Content-Length of 1 GB is refused at once, unread', async () => {
     stack = await startStack()
     const started = Date.now()
-    const answer = await raw(stack.url, `POST /api/session/refresh HTTP/1.1\r\nHost: x\r\nOrigin: ${stack.origin}\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{`)
+    const answer = await raw(
+      stack.url,
+      `POST /api/session/refresh HTTP/1.1\r\nHost: x\r\nOrigin: ${stack.origin}\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{`,
+    )
     expect(answer).toMatch(/^HTTP\/1\.1 413/)
     expect(answer).toMatch(/x-content-type-options: nosniff/i)
     expect(answer).toContain('"body_too_large"')
@@ -182,7 +204,9 @@ describe('3. slow and oversized bodies', () => {
     stack = await startStack()
     let written = 0
     const answer = await raw(stack.url, (socket) => {
-      socket.write(`POST /api/session/refresh HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.test\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`)
+      socket.write(
+        `POST /api/session/refresh HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.test\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      )
       const chunk = `4000\r\n${'x'.repeat(0x4000)}\r\n`
       const pump = setInterval(() => {
         if (socket.destroyed || written > 64 << 20) return clearInterval(pump)
@@ -198,7 +222,9 @@ describe('3. slow and oversized bodies', () => {
     stack = await startStack({ bodyTimeoutMs: 400 })
     const started = Date.now()
     const answer = await raw(stack.url, (socket) => {
-      socket.write(`POST /api/session/refresh HTTP/1.1\r\nHost: ${new URL(stack!.origin).host}\r\nOrigin: ${stack!.origin}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{`)
+      socket.write(
+        `POST /api/session/refresh HTTP/1.1\r\nHost: ${new URL(stack!.origin).host}\r\nOrigin: ${stack!.origin}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{`,
+      )
       const drip = setInterval(() => (socket.destroyed ? clearInterval(drip) : socket.write(' ')), 100)
     })
     expect(answer).toMatch(/^HTTP\/1\.1 408/)
@@ -208,17 +234,26 @@ describe('3. slow and oversized bodies', () => {
   it('with 300 dripping connections open, legitimate refreshes still succeed', async () => {
     stack = await startStack({ bodyTimeoutMs: 3_000, rateLimit: false })
     const drips = Array.from({ length: 300 }, () =>
-      raw(stack!.url, (socket) => {
-        socket.write(`POST /api/session/refresh HTTP/1.1\r\nHost: ${new URL(stack!.origin).host}\r\nOrigin: ${stack!.origin}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n`)
-        const drip = setInterval(() => (socket.destroyed ? clearInterval(drip) : socket.write(' ')), 200)
-      }, 6_000),
+      raw(
+        stack!.url,
+        (socket) => {
+          socket.write(
+            `POST /api/session/refresh HTTP/1.1\r\nHost: ${new URL(stack!.origin).host}\r\nOrigin: ${stack!.origin}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n`,
+          )
+          const drip = setInterval(() => (socket.destroyed ? clearInterval(drip) : socket.write(' ')), 200)
+        },
+        6_000,
+      ),
     )
     await sleep(300)
     const latencies: number[] = []
     for (let i = 0; i < 10; i++) {
       const s = stack.sessionAged(62_000)
       const started = Date.now()
-      const response = await stack.request({ body: { session_id: s.sessionId, expired_token: s.sessionToken }, headers: { cookie: `__refresh_${stack.clerk.cookieSuffix}=${s.refreshToken}` } })
+      const response = await stack.request({
+        body: { session_id: s.sessionId, expired_token: s.sessionToken },
+        headers: { cookie: `__refresh_${stack.clerk.cookieSuffix}=${s.refreshToken}` },
+      })
       latencies.push(Date.now() - started)
       expect(response.status).toBe(200)
     }
@@ -232,15 +267,24 @@ describe('4. credentials in request_headers', () => {
   it('only headers that describe the browser reach Clerk', async () => {
     stack = await startStack()
     const secrets = {
-      'x-amzn-oidc-data': 'eyJ.alb.oidc', 'x-amzn-oidc-accesstoken': 'alb-access', 'x-auth-request-access-token': 'oauth2-proxy',
-      'cf-access-jwt-assertion': 'cf.jwt', 'x-goog-iap-jwt-assertion': 'iap.jwt', 'x-ms-client-principal': 'easyauth',
-      'x-forwarded-client-cert': 'Hash=abc', 'x-csrf-token': 'csrf', 'x-api-key': 'key', 'x-forwarded-for': '6.6.6.6',
+      'x-amzn-oidc-data': 'eyJ.alb.oidc',
+      'x-amzn-oidc-accesstoken': 'alb-access',
+      'x-auth-request-access-token': 'oauth2-proxy',
+      'cf-access-jwt-assertion': 'cf.jwt',
+      'x-goog-iap-jwt-assertion': 'iap.jwt',
+      'x-ms-client-principal': 'easyauth',
+      'x-forwarded-client-cert': 'Hash=abc',
+      'x-csrf-token': 'csrf',
+      'x-api-key': 'key',
+      'x-forwarded-for': '6.6.6.6',
       referer: 'https://app.test/callback?code=oauth-code-secret#frag',
     }
     await stack.request({ headers: { ...secrets, 'user-agent': 'UA, with commas' } })
     const sent = JSON.stringify(stack.upstreamBodies[0])
     for (const value of Object.values(secrets)) expect(sent).not.toContain(value)
-    expect((stack.upstreamBodies[0] as { request_headers: Record<string, string[]> }).request_headers.referer).toEqual(['https://app.test/callback'])
+    expect((stack.upstreamBodies[0] as { request_headers: Record<string, string[]> }).request_headers.referer).toEqual([
+      'https://app.test/callback',
+    ])
   })
 })
 
@@ -275,7 +319,10 @@ describe('5. the rest', () => {
   it('an absolute-form request target does not choose the origin', async () => {
     stack = await startStack()
     const body = JSON.stringify({ session_id: stack.session.sessionId, expired_token: stack.session.sessionToken })
-    const answer = await raw(stack.url, `POST http://evil.test/api/session/refresh HTTP/1.1\r\nHost: ${new URL(stack.origin).host}\r\nOrigin: http://evil.test\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)
+    const answer = await raw(
+      stack.url,
+      `POST http://evil.test/api/session/refresh HTTP/1.1\r\nHost: ${new URL(stack.origin).host}\r\nOrigin: http://evil.test\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    )
     expect(answer).toMatch(/^HTTP\/1\.1 403/)
   })
 
@@ -287,17 +334,29 @@ describe('5. the rest', () => {
 
   it('Retry-After from a token with an absurd exp is capped', async () => {
     const handler = createRefreshHandler({
-      refreshCookieName: '__refresh', verifyTokens: false,
+      refreshCookieName: '__refresh',
+      verifyTokens: false,
       upstream: async () => {
-        throw Object.assign(new (await import('../../src/server/index.js')).ProxyError(409, 'recovery_required', 'x', {}, 'session_refresh_session_token_ineligible'))
+        throw Object.assign(
+          new (await import('../../src/server/index.js')).ProxyError(
+            409,
+            'recovery_required',
+            'x',
+            {},
+            'session_refresh_session_token_ineligible',
+          ),
+        )
       },
     })
     const now = Math.floor(Date.now() / 1000)
     const token = makeJwt({ sid: 'sess_1', iat: now, exp: now + 10 * 365 * 86_400 })
-    const response = await handler(new Request('http://a.test/r', {
-      method: 'POST', headers: { origin: 'http://a.test', 'content-type': 'application/json', cookie: '__refresh=x' },
-      body: JSON.stringify({ session_id: 'sess_1', expired_token: token }),
-    }))
+    const response = await handler(
+      new Request('http://a.test/r', {
+        method: 'POST',
+        headers: { origin: 'http://a.test', 'content-type': 'application/json', cookie: '__refresh=x' },
+        body: JSON.stringify({ session_id: 'sess_1', expired_token: token }),
+      }),
+    )
     expect(response.status).toBe(503)
     expect(Number(response.headers.get('retry-after'))).toBeLessThanOrEqual(3_600)
   })
@@ -310,16 +369,22 @@ describe('5. the rest', () => {
   })
 
   it('refuses apiUrl over plain http outside loopback, and a missing publishableKey, at start-up', () => {
-    expect(() => createRefreshHandler({ secretKey: 'sk_test_x', publishableKey: 'pk_test_eC50ZXN0JA', apiUrl: 'http://api.clerk.com' })).toThrow(TypeError)
+    expect(() =>
+      createRefreshHandler({ secretKey: 'sk_test_x', publishableKey: 'pk_test_eC50ZXN0JA', apiUrl: 'http://api.clerk.com' }),
+    ).toThrow(TypeError)
     expect(() => createRefreshHandler({ secretKey: 'sk_test_x' })).toThrow(/publishableKey/)
     expect(() => createRefreshHandler({ secretKey: 'sk_test_x', publishableKey: 'pk_nope' })).toThrow(/publishable key/)
-    expect(() => createRefreshHandler({ secretKey: 'sk_test_x', publishableKey: 'pk_test_eC50ZXN0JA', apiUrl: 'http://127.0.0.1:9' })).not.toThrow()
+    expect(() =>
+      createRefreshHandler({ secretKey: 'sk_test_x', publishableKey: 'pk_test_eC50ZXN0JA', apiUrl: 'http://127.0.0.1:9' }),
+    ).not.toThrow()
   })
 
   it('a crashing handler answers 500 in JSON with nosniff', async () => {
-    const server = createServer(toNodeHandler(async () => {
-      throw new Error('boom')
-    }))
+    const server = createServer(
+      toNodeHandler(async () => {
+        throw new Error('boom')
+      }),
+    )
     const url = await listen(server)
     const response = await fetch(url, { method: 'POST' })
     expect(response.status).toBe(500)

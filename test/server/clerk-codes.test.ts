@@ -37,18 +37,22 @@ const SUFFIX = await cookieSuffix(PK)
 function proxyAnswering(status: number, code: string, extra: Record<string, string> = {}) {
   let calls = 0
   const handler = createRefreshHandler({
-    secretKey: 'sk_test_x', publishableKey: PK, verifyTokens: false,
+    secretKey: 'sk_test_x',
+    publishableKey: PK,
+    verifyTokens: false,
     fetch: async () => {
       calls++
       return clerkErrors(status, code, 'from the test', extra)
     },
   })
   const call = (token = sessionJwt(Date.now() - 120_000)) =>
-    handler(new Request('http://localhost/api/session/refresh', {
-      method: 'POST',
-      headers: { origin: 'http://localhost', 'content-type': 'application/json', cookie: `__refresh_${SUFFIX}=rt` },
-      body: JSON.stringify({ session_id: 'sess_1', expired_token: token }),
-    }))
+    handler(
+      new Request('http://localhost/api/session/refresh', {
+        method: 'POST',
+        headers: { origin: 'http://localhost', 'content-type': 'application/json', cookie: `__refresh_${SUFFIX}=rt` },
+        body: JSON.stringify({ session_id: 'sess_1', expired_token: token }),
+      }),
+    )
   return { call, calls: () => calls }
 }
 
@@ -61,7 +65,10 @@ describe("Clerk's error codes through the proxy", () => {
     const { call } = proxyAnswering(401, code)
     const response = await call()
     expect(response.status).toBe(status)
-    expect((await response.json()).error).toMatchObject({ code: wire, reason: code === 'session_refresh_expired_session_token_consumed' ? 'token_consumed' : code })
+    expect((await response.json()).error).toMatchObject({
+      code: wire,
+      reason: code === 'session_refresh_expired_session_token_consumed' ? 'token_consumed' : code,
+    })
   })
 
   it.each([
@@ -135,7 +142,11 @@ describe('early refresh', () => {
     stack = await startStack({}, { unexpiredTokens: 'refuse' })
     const fresh = () => stack!.sessionAged(10_000)
     const a = fresh()
-    const call = (s: typeof a) => stack!.request({ headers: { cookie: `__refresh_${stack!.clerk.cookieSuffix}=${s.refreshToken}` }, body: { session_id: s.sessionId, expired_token: s.sessionToken } })
+    const call = (s: typeof a) =>
+      stack!.request({
+        headers: { cookie: `__refresh_${stack!.clerk.cookieSuffix}=${s.refreshToken}` },
+        body: { session_id: s.sessionId, expired_token: s.sessionToken },
+      })
     const before = stack.upstreamCalls
     const refused = await call(a)
     expect(refused.status).toBe(503)
@@ -155,7 +166,10 @@ describe('early refresh', () => {
     stack = await startStack({ earlyRefresh }, { unexpiredTokens })
     for (let i = 0; i < 3; i++) {
       const s = stack.sessionAged(10_000)
-      const response = await stack.request({ headers: { cookie: `__refresh_${stack.clerk.cookieSuffix}=${s.refreshToken}` }, body: { session_id: s.sessionId, expired_token: s.sessionToken } })
+      const response = await stack.request({
+        headers: { cookie: `__refresh_${stack.clerk.cookieSuffix}=${s.refreshToken}` },
+        body: { session_id: s.sessionId, expired_token: s.sessionToken },
+      })
       expect(response.status).toBe(status)
     }
     expect(stack.upstreamCalls).toBe(calls)

@@ -21,8 +21,10 @@ afterEach(async () => {
 async function emulator(options: Parameters<typeof createClerkEmulator>[0] = {}) {
   const clock = { offsetMs: 0 }
   const clerk = createClerkEmulator({
-    publishableKey: publishableKeyFor('clerk.example.test', 'live'), secretKey: 'sk_live_emulator',
-    now: () => Date.now() + clock.offsetMs, ...options,
+    publishableKey: publishableKeyFor('clerk.example.test', 'live'),
+    secretKey: 'sk_live_emulator',
+    now: () => Date.now() + clock.offsetMs,
+    ...options,
   })
   const server = createServer(toNodeHandler(clerk.handler, { maxBodyBytes: 1 << 20 }))
   servers.push(server)
@@ -39,7 +41,10 @@ async function emulator(options: Parameters<typeof createClerkEmulator>[0] = {})
 }
 
 const bodyOf = (s: EmulatedSession, extra: Record<string, unknown> = {}) => ({
-  expired_token: s.sessionToken, refresh_token: s.refreshToken, request_origin: ORIGIN, ...extra,
+  expired_token: s.sessionToken,
+  refresh_token: s.refreshToken,
+  request_origin: ORIGIN,
+  ...extra,
 })
 
 async function sdkError(promise: Promise<unknown>): Promise<{ status: number; code: string }> {
@@ -78,7 +83,7 @@ describe("Clerk's SDK against the emulator", () => {
     ['a token expired too long ago', 'session_refresh_expired_session_token_too_old'],
     ['an unexpired token', 'session_refresh_session_token_ineligible'],
     ['a forged token', 'expired_session_token_invalid'],
-    ['another session\'s token', 'refresh_sid_mismatch'],
+    ["another session's token", 'refresh_sid_mismatch'],
     ['a request_origin other than azp', 'refresh_request_origin_azp_mismatch'],
     ['a request_origin that is no origin', 'refresh_request_origin_invalid'],
   ])('gets a ClerkAPIResponseError 401 for %s: %s', async (what, code) => {
@@ -92,7 +97,7 @@ describe("Clerk's SDK against the emulator", () => {
     if (what === 'an unknown refresh token') body = { ...body, refresh_token: 'rt_unknown' }
     if (what === 'a consumed token') await sdk.sessions.refreshSession(sid, body)
     if (what === 'a forged token') body = { ...body, expired_token: `${s.sessionToken.slice(0, -6)}AAAAAA` }
-    if (what === 'another session\'s token') sid = aged().sessionId
+    if (what === "another session's token") sid = aged().sessionId
     if (what === 'a request_origin other than azp') body = { ...body, request_origin: 'https://evil.example.test' }
     if (what === 'a request_origin that is no origin') body = { ...body, request_origin: 'app.example.test' }
     expect(await sdkError(sdk.sessions.refreshSession(sid, body))).toEqual({ status: 401, code })
@@ -118,27 +123,39 @@ describe("Clerk's SDK against the emulator", () => {
     expect(state.toAuth()).toMatchObject({ sessionId: s.sessionId, userId: 'user_sdk' })
     expect(state.headers.getSetCookie().some((c) => c.startsWith('__session'))).toBe(true)
     const refresh = clerk.requests().find((r) => r.path.endsWith('/refresh'))
-    expect(refresh).toMatchObject({ status: 200, body: { format: 'cookie', expired_token: s.sessionToken, refresh_token: s.refreshToken, request_origin: ORIGIN } })
+    expect(refresh).toMatchObject({
+      status: 200,
+      body: { format: 'cookie', expired_token: s.sessionToken, refresh_token: s.refreshToken, request_origin: ORIGIN },
+    })
   })
 
   it("the proxy's upstream request matches the SDK's for the same browser request, field by field", async () => {
     const { sdk, aged, clerk, apiUrl } = await emulator()
     const headers = {
-      'user-agent': CHROME_UA, 'accept-language': 'en-US,en;q=0.9', 'sec-ch-ua': '"Chromium";v="142", "Not_A Brand";v="99"',
-      'sec-ch-ua-platform': '"Linux"', 'x-amzn-oidc-data': 'eyJsb2FkLWJhbGFuY2VyIjoiand0In0', 'x-api-key': 'secret-api-key',
+      'user-agent': CHROME_UA,
+      'accept-language': 'en-US,en;q=0.9',
+      'sec-ch-ua': '"Chromium";v="142", "Not_A Brand";v="99"',
+      'sec-ch-ua-platform': '"Linux"',
+      'x-amzn-oidc-data': 'eyJsb2FkLWJhbGFuY2VyIjoiand0In0',
+      'x-api-key': 'secret-api-key',
     }
     // The SDK's own refresh (a GET page load) …
     const a = aged(70_000)
     const cookieA = a.cookies.map((c) => c.split(';')[0]).join('; ')
-    await sdk.authenticateRequest(new Request(`${ORIGIN}/page`, { headers: { ...headers, cookie: cookieA } }), { publishableKey: clerk.publishableKey })
+    await sdk.authenticateRequest(new Request(`${ORIGIN}/page`, { headers: { ...headers, cookie: cookieA } }), {
+      publishableKey: clerk.publishableKey,
+    })
     // … and the proxy's, for the same browser (a POST from the agent).
     const b = aged()
     const handler = createRefreshHandler({ secretKey: clerk.secretKey, publishableKey: clerk.publishableKey, apiUrl, format: 'cookie' })
     const cookieB = b.cookies.map((c) => c.split(';')[0]).join('; ')
-    const response = await handler(new Request(`${ORIGIN}/api/session/refresh`, {
-      method: 'POST', headers: { ...headers, cookie: cookieB, origin: ORIGIN, 'content-type': 'application/json' },
-      body: JSON.stringify({ session_id: b.sessionId, expired_token: b.sessionToken }),
-    }))
+    const response = await handler(
+      new Request(`${ORIGIN}/api/session/refresh`, {
+        method: 'POST',
+        headers: { ...headers, cookie: cookieB, origin: ORIGIN, 'content-type': 'application/json' },
+        body: JSON.stringify({ session_id: b.sessionId, expired_token: b.sessionToken }),
+      }),
+    )
     expect(response.status).toBe(200)
     const [theirs, ours] = clerk.requests().filter((r) => r.path.endsWith('/refresh'))
     expect(ours!.apiVersion).toBe(theirs!.apiVersion)
@@ -148,7 +165,8 @@ describe("Clerk's SDK against the emulator", () => {
     expect(Object.keys(o).sort()).toEqual(Object.keys(t).sort())
     expect(o.format).toBe(t.format)
     expect(o.request_origin).toBe(t.request_origin)
-    for (const name of ['user-agent', 'accept-language', 'sec-ch-ua', 'sec-ch-ua-platform']) expect(o.request_headers![name]).toEqual(t.request_headers![name])
+    for (const name of ['user-agent', 'accept-language', 'sec-ch-ua', 'sec-ch-ua-platform'])
+      expect(o.request_headers![name]).toEqual(t.request_headers![name])
     // What describes the browser is sent as Clerk's SDK sends it; credentials are not.
     for (const name of ['cookie', 'x-amzn-oidc-data', 'x-api-key']) {
       expect(t.request_headers![name]).toBeDefined()

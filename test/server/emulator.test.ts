@@ -7,7 +7,13 @@ import { cookieSuffix } from '../../src/server/index.js'
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString())
 const ORIGIN = 'http://localhost:5173'
 
-function refresh(clerk: ReturnType<typeof createClerkEmulator>, sessionId: string, body: Record<string, unknown>, secret = clerk.secretKey, query = '') {
+function refresh(
+  clerk: ReturnType<typeof createClerkEmulator>,
+  sessionId: string,
+  body: Record<string, unknown>,
+  secret = clerk.secretKey,
+  query = '',
+) {
   return clerk.handler(
     new Request(`http://clerk.test/v1/sessions/${sessionId}/refresh${query}`, {
       method: 'POST',
@@ -89,11 +95,35 @@ describe('the Clerk emulator', () => {
     ['no refresh_token', ({ refresh_token: _, ...b }: Record<string, unknown>) => b, undefined, 422, 'form_param_missing'],
     ['a bad format', (b: object) => ({ ...b, format: 'xml' }), undefined, 422, 'form_param_value_invalid'],
     ['request_headers as a string', (b: object) => ({ ...b, request_headers: 'x' }), undefined, 422, 'form_param_format_invalid'],
-    ['request_headers split into strings', (b: object) => ({ ...b, request_headers: { 'user-agent': 'x' } }), undefined, 422, 'form_param_format_invalid'],
+    [
+      'request_headers split into strings',
+      (b: object) => ({ ...b, request_headers: { 'user-agent': 'x' } }),
+      undefined,
+      422,
+      'form_param_format_invalid',
+    ],
     ['an unknown refresh token', (b: object) => ({ ...b, refresh_token: 'nope' }), undefined, 401, 'refresh_token_not_found'],
-    ['a forged signature', (b: Record<string, string>) => ({ ...b, expired_token: b.expired_token!.slice(0, -4) + 'AAAA' }), undefined, 401, 'expired_session_token_invalid'],
-    ['request_origin other than azp', (b: object) => ({ ...b, request_origin: 'https://evil.test' }), undefined, 401, 'refresh_request_origin_azp_mismatch'],
-    ['request_origin that is not an origin', (b: object) => ({ ...b, request_origin: 'localhost' }), undefined, 401, 'refresh_request_origin_invalid'],
+    [
+      'a forged signature',
+      (b: Record<string, string>) => ({ ...b, expired_token: b.expired_token!.slice(0, -4) + 'AAAA' }),
+      undefined,
+      401,
+      'expired_session_token_invalid',
+    ],
+    [
+      'request_origin other than azp',
+      (b: object) => ({ ...b, request_origin: 'https://evil.test' }),
+      undefined,
+      401,
+      'refresh_request_origin_azp_mismatch',
+    ],
+    [
+      'request_origin that is not an origin',
+      (b: object) => ({ ...b, request_origin: 'localhost' }),
+      undefined,
+      401,
+      'refresh_request_origin_invalid',
+    ],
   ])('refuses %s with the catalogue code', async (_, change, secret, status, code) => {
     const { clerk, session, body } = setup()
     const response = await refresh(clerk, session.sessionId, change(body as never) as Record<string, unknown>, secret)
@@ -145,12 +175,20 @@ describe('the Clerk emulator', () => {
       const clock = { now: Date.now() }
       const clerk = createClerkEmulator({ now: () => clock.now, unexpiredTokens: policy })
       const s = clerk.createSession({ origin: ORIGIN })
-      const fresh = await refresh(clerk, s.sessionId, { expired_token: s.sessionToken, refresh_token: s.refreshToken, request_origin: ORIGIN })
+      const fresh = await refresh(clerk, s.sessionId, {
+        expired_token: s.sessionToken,
+        refresh_token: s.refreshToken,
+        request_origin: ORIGIN,
+      })
       if (policy === 'refuse') {
         expect(fresh.status).toBe(401)
         expect(await codeOf(fresh)).toBe('session_refresh_session_token_ineligible')
         clock.now += 61_000
-        const later = await refresh(clerk, s.sessionId, { expired_token: s.sessionToken, refresh_token: s.refreshToken, request_origin: ORIGIN })
+        const later = await refresh(clerk, s.sessionId, {
+          expired_token: s.sessionToken,
+          refresh_token: s.refreshToken,
+          request_origin: ORIGIN,
+        })
         expect(later.status).toBe(200)
       } else {
         expect(fresh.status).toBe(200)
@@ -163,12 +201,26 @@ describe('the Clerk emulator', () => {
     await clerk.handler(
       new Request(`http://clerk.test/v1/sessions/${session.sessionId}/refresh?suffixed_cookies=true`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${clerk.secretKey}`, 'content-type': 'application/json', 'clerk-api-version': '2026-05-12', 'user-agent': 'probe/1' },
+        headers: {
+          authorization: `Bearer ${clerk.secretKey}`,
+          'content-type': 'application/json',
+          'clerk-api-version': '2026-05-12',
+          'user-agent': 'probe/1',
+        },
         body: JSON.stringify(body),
       }),
     )
     expect(clerk.requests()).toEqual([
-      { method: 'POST', path: `/v1/sessions/${session.sessionId}/refresh`, query: { suffixed_cookies: 'true' }, apiVersion: '2026-05-12', userAgent: 'probe/1', body, status: 200, code: null },
+      {
+        method: 'POST',
+        path: `/v1/sessions/${session.sessionId}/refresh`,
+        query: { suffixed_cookies: 'true' },
+        apiVersion: '2026-05-12',
+        userAgent: 'probe/1',
+        body,
+        status: 200,
+        code: null,
+      },
     ])
   })
 

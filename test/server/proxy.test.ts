@@ -11,7 +11,7 @@ afterEach(async () => {
   await stack?.close()
 })
 
-const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString())
+const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString())
 
 describe('the refresh proxy against the emulator over HTTP', () => {
   it('turns the browser request into RefreshSessionRequestBody and answers { jwt }', async () => {
@@ -24,7 +24,12 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     expect(claims(jwt).iat).toBeGreaterThan(claims(stack.session.sessionToken).iat)
     const sent = stack.upstreamBodies[0] as Record<string, any>
     expect(Object.keys(sent).sort()).toEqual(['expired_token', 'format', 'refresh_token', 'request_headers', 'request_origin'])
-    expect(sent).toMatchObject({ expired_token: stack.session.sessionToken, refresh_token: stack.session.refreshToken, request_origin: stack.origin, format: 'token' })
+    expect(sent).toMatchObject({
+      expired_token: stack.session.sessionToken,
+      refresh_token: stack.session.refreshToken,
+      request_origin: stack.origin,
+      format: 'token',
+    })
     expect(sent.request_headers['user-agent']).toEqual(['test-agent'])
     expect(sent.request_headers.cookie).toBeUndefined()
     expect(sent.request_headers.authorization).toBeUndefined()
@@ -48,7 +53,7 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     expect(sent.request_headers['accept-language']).toEqual(['en-US,en;q=0.9'])
   })
 
-  it('sets __session and __session_<suffix> as Clerk\'s browser SDK does: a year, not HttpOnly', async () => {
+  it("sets __session and __session_<suffix> as Clerk's browser SDK does: a year, not HttpOnly", async () => {
     stack = await startStack()
     const response = await stack.request()
     const { jwt } = await response.json()
@@ -109,7 +114,10 @@ describe('the refresh proxy against the emulator over HTTP', () => {
 
   it('answers 502 when Clerk answers 200 without a token', async () => {
     stack = await startStack({
-      fetch: async (input, init) => ((input instanceof Request ? input.url : String(input)).includes('/refresh') ? Response.json({ object: 'token', jwt: 'garbage' }) : fetch(input, init)),
+      fetch: async (input, init) =>
+        (input instanceof Request ? input.url : String(input)).includes('/refresh')
+          ? Response.json({ object: 'token', jwt: 'garbage' })
+          : fetch(input, init),
     })
     const response = await stack.request()
     expect(response.status).toBe(502)
@@ -185,7 +193,12 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     stack = await startStack()
     const { default: express } = await import('express')
     const { createServer } = await import('node:http')
-    const allowed = createRefreshHandler({ secretKey: stack.clerk.secretKey, publishableKey: stack.clerk.publishableKey, apiUrl: stack.apiUrl, origin: stack.origin })
+    const allowed = createRefreshHandler({
+      secretKey: stack.clerk.secretKey,
+      publishableKey: stack.clerk.publishableKey,
+      apiUrl: stack.apiUrl,
+      origin: stack.origin,
+    })
     const app2 = express()
     app2.use(express.json())
     app2.post('/api/session/refresh', toNodeHandler(allowed))
@@ -206,7 +219,10 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     stack = await startStack()
     const { request: httpRequest } = await import('node:http')
     await new Promise<void>((resolve) => {
-      const req = httpRequest(stack.url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '500', origin: stack.origin } })
+      const req = httpRequest(stack.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': '500', origin: stack.origin },
+      })
       req.on('error', () => resolve())
       req.write('{"session_id":')
       setTimeout(() => {
@@ -230,7 +246,12 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     const revoked = await stack.request()
     outputs.push(await revoked.text(), JSON.stringify([...revoked.headers]), JSON.stringify(stack.events))
     const text = outputs.join('\n')
-    for (const secret of [stack.clerk.secretKey, stack.session.refreshToken, stack.session.sessionToken, stack.session.sessionToken.split('.')[2]]) {
+    for (const secret of [
+      stack.clerk.secretKey,
+      stack.session.refreshToken,
+      stack.session.sessionToken,
+      stack.session.sessionToken.split('.')[2],
+    ]) {
       expect(text).not.toContain(secret)
     }
     expect(stack.events.length).toBeGreaterThanOrEqual(4)

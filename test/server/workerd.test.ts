@@ -32,11 +32,16 @@ beforeAll(async () => {
   const apiUrl = await listen(server)
   const bundle = await build({
     stdin: { contents: WORKER, resolveDir: fileURLToPath(new URL('.', import.meta.url)), loader: 'js' },
-    bundle: true, format: 'esm', platform: 'browser', write: false,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
     alias: { 'session-keeper/server': fileURLToPath(new URL('../../src/server/index.ts', import.meta.url)) },
   })
   mf = new Miniflare({
-    modules: true, script: bundle.outputFiles[0]!.text, compatibilityDate: '2024-09-23',
+    modules: true,
+    script: bundle.outputFiles[0]!.text,
+    compatibilityDate: '2024-09-23',
     bindings: { SECRET_KEY: clerk.secretKey, PUBLISHABLE_KEY: clerk.publishableKey, API_URL: apiUrl, ORIGIN },
   })
 }, 60_000)
@@ -73,7 +78,11 @@ describe('the proxy in workerd', () => {
       body: JSON.stringify({ session_id: session.sessionId, expired_token: `${session.sessionToken.slice(0, -8)}AAAAAAAA` }),
     })
     expect(forged.status).toBe(409)
-    const foreign = await mf.dispatchFetch(`${ORIGIN}/api/session/refresh`, { method: 'POST', headers: { origin: 'https://evil.test', 'content-type': 'application/json' }, body: '{}' })
+    const foreign = await mf.dispatchFetch(`${ORIGIN}/api/session/refresh`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.test', 'content-type': 'application/json' },
+      body: '{}',
+    })
     expect(foreign.status).toBe(403)
     expect(clerk.requests().length).toBe(before)
   })

@@ -199,7 +199,7 @@ describe('a single tab', () => {
     for (let i = 0; i < 20; i++) {
       await advance(3_000)
       const token = await keeper.getToken()
-      const exp = JSON.parse(Buffer.from(token!.split('.')[1], 'base64url').toString()).exp * 1000
+      const exp = JSON.parse(Buffer.from(token!.split('.')[1]!, 'base64url').toString()).exp * 1000
       expect(exp).toBeGreaterThan(Date.now() + skewMs) // valid on the server's clock
     }
   })
@@ -325,7 +325,13 @@ describe('a single tab', () => {
         return new Response('ok')
       },
     })
-    for (const url of [`${location.origin}/a`, 'https://api.example.test/b', 'https://evil.example.test/c', 'https://api.example.test.evil.test/d']) await keeper.fetch(url)
+    for (const url of [
+      `${location.origin}/a`,
+      'https://api.example.test/b',
+      'https://evil.example.test/c',
+      'https://api.example.test.evil.test/d',
+    ])
+      await keeper.fetch(url)
     expect(seen).toEqual({
       [location.origin]: `Bearer ${world.cookie}`,
       'https://api.example.test': `Bearer ${world.cookie}`,

@@ -23,7 +23,7 @@ describe('the clock-offset estimator', () => {
     for (let i = 0; i < 8; i++) {
       const issuedLocal = sentAt + 15
       const iat = Math.floor((issuedLocal - trueOffset) / 1000)
-      const token = decodeSessionToken(sessionJwt((issuedLocal - trueOffset), { lifetimeS: 60 }))
+      const token = decodeSessionToken(sessionJwt(issuedLocal - trueOffset, { lifetimeS: 60 }))
       expect(token.issuedAt).toBe(iat)
       held = fromRefresh(token, sentAt, sentAt + 30, held)
       expect(held.offsetMs).toBeLessThanOrEqual(trueOffset)
@@ -70,7 +70,7 @@ describe('refresh cadence', () => {
     clearInterval(probe)
     const times = world.proxy.calls.map((c) => c.at)
     const intervals = times.slice(1).map((t, i) => t - times[i]!)
-    const ideal = (lifetimeS * 1000) - refreshMarginMs(lifetimeS * 1000)
+    const ideal = lifetimeS * 1000 - refreshMarginMs(lifetimeS * 1000)
     const late = intervals.slice(-4)
     for (const interval of late) expect(Math.abs(interval - ideal) / ideal).toBeLessThan(0.01)
     expect(heldPastExpiry).toEqual([])

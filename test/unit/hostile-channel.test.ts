@@ -59,7 +59,12 @@ async function openWatched(n: number) {
 }
 
 describe('a token of another session, posted on the channel', () => {
-  it.each(['start-up (during the hello wait)', 'idle', 'a refresh in flight', 'just after a refresh'])('is ignored and counted at %s', async (when) => {
+  it.each([
+    'start-up (during the hello wait)',
+    'idle',
+    'a refresh in flight',
+    'just after a refresh',
+  ])('is ignored and counted at %s', async (when) => {
     world.proxy.latencyMs = when === 'a refresh in flight' ? 2_000 : 20
     const { tabs, seen } = await openWatched(3)
     for (const tab of tabs) tab.keeper.start()
@@ -105,7 +110,13 @@ describe('a same-origin script that posts bad numbers', () => {
     const ahead = makeJwt({ sid: 'sess_1', sub: 'user_1', iat: now + 3600, exp: now + 3660 })
     post({ type: 'token', token: ahead, offsetMs: -3_600_000, skewKnown: true, cause: 'refresh' })
     post({ type: 'token', token: sessionJwt(Date.now() + 2_000), offsetMs: 1e12, skewKnown: true, cause: 'refresh' })
-    post({ type: 'token', token: makeJwt({ sid: 'sess_1', iat: now + 1, exp: now + 86_401 }), offsetMs: 0, skewKnown: true, cause: 'refresh' })
+    post({
+      type: 'token',
+      token: makeJwt({ sid: 'sess_1', iat: now + 1, exp: now + 86_401 }),
+      offsetMs: 0,
+      skewKnown: true,
+      cause: 'refresh',
+    })
     await flush()
     for (const tab of tabs) {
       expect(tab.keeper.getState().token).toBe(world.cookie)
@@ -134,12 +145,23 @@ describe('a same-origin script that posts bad numbers', () => {
     expect(real).toBe(world.cookie)
   })
 
-  it('endless refresh-failed messages do not stall refreshes past the token\'s expiry', async () => {
+  it("endless refresh-failed messages do not stall refreshes past the token's expiry", async () => {
     const { tabs } = await openWatched(2)
     for (const tab of tabs) tab.keeper.start()
     await advance(300)
     const first = world.cookie
-    const spam = setInterval(() => post({ type: 'refresh-failed', sessionId: 'sess_1', code: 'refresh_rate_limited', message: 'forged', attempt: 9, retryAt: Date.now() + 1e9 }), 200)
+    const spam = setInterval(
+      () =>
+        post({
+          type: 'refresh-failed',
+          sessionId: 'sess_1',
+          code: 'refresh_rate_limited',
+          message: 'forged',
+          attempt: 9,
+          retryAt: Date.now() + 1e9,
+        }),
+      200,
+    )
     const expired: number[] = []
     const probe = setInterval(() => {
       for (const tab of tabs) {

@@ -123,7 +123,9 @@ describe('503 not_yet_expired', () => {
       expect(state.status).not.toBe('signedOut')
     }
     waits.sort((a, b) => a - b)
-    console.log(`getToken waits at-expiry: n=${waits.length} p50=${waits[Math.floor(waits.length / 2)]} ms p99=${waits[Math.floor(waits.length * 0.99)]} ms; calls ${world.proxy.calls.length}`)
+    console.log(
+      `getToken waits at-expiry: n=${waits.length} p50=${waits[Math.floor(waits.length / 2)]} ms p99=${waits[Math.floor(waits.length * 0.99)]} ms; calls ${world.proxy.calls.length}`,
+    )
     expect(waits[Math.floor(waits.length * 0.99)]).toBeLessThan(1_500)
   })
 

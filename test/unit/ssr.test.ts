@@ -14,9 +14,13 @@ describe('server-side rendering', () => {
     const keeper = agent.createSessionKeeper({ endpoint: '/api/session/refresh', channel: () => null })
     expect(keeper.getState().status).toBe('loading')
     const html = renderToString(
-      createElement(react.SessionKeeperProvider, { keeper }, createElement(function Status() {
-        return createElement('p', null, react.useSession().status)
-      })),
+      createElement(
+        react.SessionKeeperProvider,
+        { keeper },
+        createElement(function Status() {
+          return createElement('p', null, react.useSession().status)
+        }),
+      ),
     )
     expect(html).toBe('<p>loading</p>')
   })

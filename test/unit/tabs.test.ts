@@ -35,7 +35,7 @@ describe('several tabs', () => {
     await advance(46_000)
     expect(world.proxy.calls).toHaveLength(1)
     expect(tokens(tabs).size).toBe(1)
-    expect(tabs[0].keeper.getState().token).not.toBe(world.cookie)
+    expect(tabs[0]!.keeper.getState().token).not.toBe(world.cookie)
     await advance(4 * 46_000)
     expect(world.proxy.calls).toHaveLength(5)
     expect(tokens(tabs).size).toBe(1)
@@ -84,7 +84,7 @@ describe('several tabs', () => {
     const late = world.open('late') // its cookie still holds the first, older token
     late.keeper.start()
     await advance(300)
-    expect(late.keeper.getState().token).toBe(first.keeper.getState().token)
+    expect(late.keeper.getState().token).toBe(first!.keeper.getState().token)
     expect(late.keeper.getState().lastUpdate?.source).toBe('tab')
     expect(world.proxy.calls).toHaveLength(1)
   })
@@ -100,17 +100,20 @@ describe('several tabs', () => {
     expect(late.keeper.getStats().messagesIgnored).toBeGreaterThanOrEqual(1)
     // Positive control: the same tab with the cookie, or an app that supplies tokens and says so.
     const withCookie = world.open('with-cookie')
-    withCookie.env.cookies.set('__session', first.keeper.getState().token!)
+    withCookie.env.cookies.set('__session', first!.keeper.getState().token!)
     withCookie.keeper.start()
     const supplied = world.open('supplied', { initialToken: null, acceptOtherSessionsFromTabs: true })
     supplied.keeper.start()
     await advance(300)
-    expect(await withCookie.keeper.getToken()).toBe(first.keeper.getState().token)
-    expect(await supplied.keeper.getToken()).toBe(first.keeper.getState().token)
+    expect(await withCookie.keeper.getToken()).toBe(first!.keeper.getState().token)
+    expect(await supplied.keeper.getToken()).toBe(first!.keeper.getState().token)
   })
 
   it('prefers the visible, focused tab as the refresher', async () => {
-    const hidden = [world.open('h1', { env: { visible: false, focused: false } }), world.open('h2', { env: { visible: false, focused: false } })]
+    const hidden = [
+      world.open('h1', { env: { visible: false, focused: false } }),
+      world.open('h2', { env: { visible: false, focused: false } }),
+    ]
     const focused = world.open('focused')
     for (const tab of [...hidden, focused]) tab.keeper.start()
     await advance(3 * 50_000)
@@ -121,7 +124,7 @@ describe('several tabs', () => {
 
   it('idle tabs run no timer callback in a normal cycle', async () => {
     const [leader, ...idle] = await openTabs(4)
-    leader.env.focused = true
+    leader!.env.focused = true
     for (const tab of idle) tab.env.visible = false
     await advance(5 * 60_000)
     for (const tab of idle) expect(tab.keeper.getStats().timerCallbacks).toBe(0)
@@ -138,7 +141,7 @@ describe('several tabs', () => {
     const survivors = tabs.filter((tab) => tab !== refresher)
     expect(world.proxy.calls).toHaveLength(2)
     expect(tokens(survivors).size).toBe(1)
-    expect(survivors[0].keeper.getState().token).not.toBe(world.cookie)
+    expect(survivors[0]!.keeper.getState().token).not.toBe(world.cookie)
     for (const tab of survivors) expect(tab.keeper.getState().status).toBe('active')
   })
 
@@ -156,13 +159,13 @@ describe('several tabs', () => {
     expect(others.some((tab) => tab.keeper.getStats().lockSteals === 1)).toBe(true)
     for (const tab of others) {
       expect(tab.keeper.getState().expiresAt!).toBeGreaterThan(Date.now() + 30_000)
-      expect(await tab.keeper.getToken()).toBe(others[0].keeper.getState().token)
+      expect(await tab.keeper.getToken()).toBe(others[0]!.keeper.getState().token)
     }
   })
 
   it('signOut() in one tab signs every tab out', async () => {
     const tabs = await openTabs(3)
-    tabs[1].keeper.signOut()
+    tabs[1]!.keeper.signOut()
     await flush()
     for (const tab of tabs) expect(tab.keeper.getState()).toMatchObject({ status: 'signedOut', token: null })
     for (const tab of tabs) expect(await tab.keeper.getToken()).toBeNull()
@@ -206,13 +209,18 @@ describe('several tabs', () => {
 
   it('ignore and count malformed, unknown, stale and foreign messages', async () => {
     const tabs = await openTabs(2)
-    const before = tabs[0].keeper.getState()
+    const before = tabs[0]!.keeper.getState()
     const hostile = intruder()
     const v = PROTOCOL_VERSION
     const stale = sessionJwt(Date.now() - 30_000)
     const messages: unknown[] = [
-      'just a string', null, 42, { v: 99, from: 'x', type: 'hello' }, { v, type: 'token' },
-      { v, from: 'x', type: 'nope' }, { v, from: 'x', type: 'token', token: 'not.a.jwt', offsetMs: 0, skewKnown: true, cause: 'refresh' },
+      'just a string',
+      null,
+      42,
+      { v: 99, from: 'x', type: 'hello' },
+      { v, type: 'token' },
+      { v, from: 'x', type: 'nope' },
+      { v, from: 'x', type: 'token', token: 'not.a.jwt', offsetMs: 0, skewKnown: true, cause: 'refresh' },
       { v, from: 'x', type: 'token', token: stale, offsetMs: 0, skewKnown: true, cause: 'refresh' },
       { v, from: 'x', type: 'token', token: before.token, offsetMs: 'NaN', skewKnown: true, cause: 'refresh' },
       { v, from: 'x', type: 'signed-out', sessionId: 'sess_other', rejected: true },
@@ -234,10 +242,19 @@ describe('several tabs', () => {
     const tabs = await openTabs(2, { retryMaxDelayMs: 5_000 })
     await advance(40_000)
     const hostile = intruder()
-    hostile.postMessage({ v: PROTOCOL_VERSION, from: 'x', type: 'refresh-failed', sessionId: 'sess_1', code: 'refresh_unavailable', message: 'forged', attempt: 0, retryAt: Date.now() + 1e9 })
+    hostile.postMessage({
+      v: PROTOCOL_VERSION,
+      from: 'x',
+      type: 'refresh-failed',
+      sessionId: 'sess_1',
+      code: 'refresh_unavailable',
+      message: 'forged',
+      attempt: 0,
+      retryAt: Date.now() + 1e9,
+    })
     await flush()
     hostile.close()
-    expect(tabs[0].keeper.getState().error?.code).toBe('refresh_unavailable')
+    expect(tabs[0]!.keeper.getState().error?.code).toBe('refresh_unavailable')
     await advance(6_000)
     expect(world.proxy.calls).toHaveLength(1)
     expect(tokens(tabs).size).toBe(1)
@@ -246,17 +263,26 @@ describe('several tabs', () => {
   it('keep error codes from the channel inside the closed union', async () => {
     const tabs = await openTabs(1)
     const hostile = intruder()
-    hostile.postMessage({ v: PROTOCOL_VERSION, from: 'x', type: 'refresh-failed', sessionId: 'sess_1', code: 'pwned', message: 'forged', attempt: 0, retryAt: null })
+    hostile.postMessage({
+      v: PROTOCOL_VERSION,
+      from: 'x',
+      type: 'refresh-failed',
+      sessionId: 'sess_1',
+      code: 'pwned',
+      message: 'forged',
+      attempt: 0,
+      retryAt: null,
+    })
     await flush()
     hostile.close()
-    expect(tabs[0].keeper.getState().error?.code).toBe('refresh_unavailable')
+    expect(tabs[0]!.keeper.getState().error?.code).toBe('refresh_unavailable')
   })
 
   it('work one tab at a time with no BroadcastChannel at all', async () => {
     const tabs = await openTabs(1, { channel: () => null, locks: undefined })
     await advance(3 * 46_000)
     expect(world.proxy.calls).toHaveLength(3)
-    expect(tabs[0].keeper.getState().status).toBe('active')
+    expect(tabs[0]!.keeper.getState().status).toBe('active')
   })
 
   it('elect one refresher with the message-based lock where Web Locks are missing', async () => {
@@ -274,7 +300,7 @@ describe('several tabs', () => {
     b.keeper.start()
     c.keeper.start()
     await advance(300)
-    a.keeper.signOut()
+    a!.keeper.signOut()
     b.keeper.signOut()
     await flush()
     expect(c.keeper.getState().status).toBe('active')
