@@ -7,7 +7,7 @@ import { fromUnmeasured, localExpiry, type HeldToken } from '../core/timing.js'
 import { decodeSessionToken, isNewer } from '../core/token.js'
 import type { Transport } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
-import type { SessionKeeperError } from '../errors/SessionKeeperError.js'
+import type { AnySessionKeeperError } from '../errors/AnySessionKeeperError.js'
 import type { TabChannel } from '../tabs/channel.js'
 import { withLock, type LockManagerLike } from '../tabs/locks.js'
 import { DELAYS } from './delays.js'
@@ -122,7 +122,7 @@ export class Agent {
   get recoveryError(): RefreshError | null {
     return this.#recovery && this.#recovery.tokenRaw === this.#held?.token.raw ? this.#recovery.error : null
   }
-  get lastError(): SessionKeeperError | null {
+  get lastError(): AnySessionKeeperError | null {
     return this.store.get().error
   }
   /** Retries are not allowed before this time (Infinity: not until asked). */
@@ -284,7 +284,7 @@ export class Agent {
       // A sign-in as someone else in this browser: tell the other tabs now (their cookie agrees).
       if (adopted && !this.#loading && sessionBefore !== undefined && sessionBefore !== this.#held!.token.sessionId) this.shareHeld('set')
     } catch (error) {
-      if (this.#held === null) this.publish({ error: error as SessionKeeperError })
+      if (this.#held === null) this.publish({ error: error as AnySessionKeeperError })
     }
   }
 

@@ -2,7 +2,8 @@ import { systemClock } from '../core/clock.js'
 import { browserEnvironment } from '../core/environment.js'
 import { decodeSessionToken } from '../core/token.js'
 import { createTransport, type FetchLike } from '../core/transport.js'
-import { SessionKeeperError } from '../errors/SessionKeeperError.js'
+import type { AnySessionKeeperError } from '../errors/AnySessionKeeperError.js'
+import { NotStartedError } from '../errors/NotStartedError.js'
 import { TokenUnavailableError } from '../errors/TokenUnavailableError.js'
 import { browserChannel, TabChannel } from '../tabs/channel.js'
 import { ChannelLock } from '../tabs/channelLock.js'
@@ -44,6 +45,21 @@ export interface SessionKeeper {
   getStats(): Readonly<SessionStats>
 }
 
+/**
+ * The browser half of session-keeper: keeps the Clerk session JWT valid in this tab and every
+ * other tab of the origin, refreshing it through your proxy (`session-keeper/server`) once per
+ * token lifetime, whatever the number of tabs. Nothing happens until `start()`.
+ *
+ * - `getToken()` answers a valid token (waiting, bounded, for a refresh in flight), `null` when
+ *   signed out, or throws `TokenUnavailableError` with the reason.
+ * - Only a 401 `session_ended` signs out; a 409 `recovery_required` keeps the token and calls
+ *   `onRecoveryRequired`; a 503 `not_yet_expired` switches every tab to refreshing at expiry.
+ *
+ * @example
+ * const keeper = createSessionKeeper({ endpoint: '/api/session/refresh', onRecoveryRequired: () => location.reload() })
+ * keeper.start()
+ * const response = await keeper.fetch('/api/orders') // Authorization: Bearer <token>
+ */
 export function createSessionKeeper(options: SessionKeeperOptions): SessionKeeper {
   if (typeof options?.endpoint !== 'string' || options.endpoint === '') {
     throw new TypeError('createSessionKeeper: `endpoint` must be the URL of the refresh proxy')
@@ -91,7 +107,7 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
       const raw = typeof o.initialToken === 'function' ? o.initialToken() : o.initialToken
       if (raw !== null && raw !== undefined) agent.adoptFound(raw, 'startup')
     } catch (error) {
-      agent.publish({ error: error as SessionKeeperError })
+      agent.publish({ error: error as AnySessionKeeperError })
     }
   }
 
@@ -101,7 +117,7 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
   }
 
   async function getToken({ forceRefresh = false }: GetTokenOptions = {}): Promise<string | null> {
-    if (!agent.running) throw new SessionKeeperError('not_started', 'Call start() before getToken()')
+    if (!agent.running) throw new NotStartedError('Call start() before getToken()')
     await ready
     const deadline = o.clock.now() + o.getTokenTimeoutMs
     let refreshed = false
@@ -116,7 +132,7 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
       refreshed = true
     }
     for (;;) {
-      if (!agent.running) throw new SessionKeeperError('not_started', 'The keeper was stopped')
+      if (!agent.running) throw new NotStartedError('The keeper was stopped')
       const now = o.clock.now()
       if (agent.signedOut || agent.held === null) return null
       // A token whose age contradicts the clock gets one refresh before it is trusted.

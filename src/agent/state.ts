@@ -1,6 +1,6 @@
 import { latestExpiry, localExpiry, plannedRefreshAt, refreshMarginMs, type HeldToken } from '../core/timing.js'
 import { DELAYS } from './delays.js'
-import type { SessionKeeperError } from '../errors/SessionKeeperError.js'
+import type { AnySessionKeeperError } from '../errors/AnySessionKeeperError.js'
 
 /**
  * - `loading`: started, still reading the cookie or asking the other tabs.
@@ -33,7 +33,7 @@ export interface SessionState {
   /** False while `navigator.onLine` is false: no refresh is attempted until `online`. */
   readonly online: boolean
   /** The last error, or null after a success. */
-  readonly error: SessionKeeperError | null
+  readonly error: AnySessionKeeperError | null
   /** How the current token arrived: which tab refreshed it and when. */
   readonly lastUpdate: { readonly source: TokenSource; readonly tabId: string; readonly at: number } | null
   /** This tab's id on the channel. */

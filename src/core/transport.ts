@@ -20,7 +20,7 @@ export interface RefreshAnswer {
 export type Transport = (current: SessionToken, signal?: AbortSignal) => Promise<RefreshAnswer>
 
 /**
- * The HTTP side of a refresh: one POST to the proxy as CONTRACT.md's wire protocol says, no
+ * The HTTP side of a refresh: one POST to the proxy as the README's wire protocol says, no
  * retries (retries are coordinated across tabs by the agent). Every failure is a RefreshError.
  */
 export function createTransport(options: TransportOptions): Transport {

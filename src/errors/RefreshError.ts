@@ -1,32 +1,10 @@
-import { SessionKeeperError, type SessionErrorCode } from './SessionKeeperError.js'
+import { ERROR_CODES, type RefreshErrorCode } from './codes.js'
+import { SessionKeeperError } from './SessionKeeperError.js'
 
-export type RefreshErrorCode = Extract<
-  SessionErrorCode,
-  | 'refresh_network'
-  | 'refresh_timeout'
-  | 'refresh_rate_limited'
-  | 'refresh_unavailable'
-  | 'refresh_rejected'
-  | 'recovery_required'
-  | 'refresh_not_yet_expired'
-  | 'refresh_refused'
-  | 'refresh_bad_response'
->
-
-const CODES: readonly string[] = [
-  'refresh_network',
-  'refresh_timeout',
-  'refresh_rate_limited',
-  'refresh_unavailable',
-  'refresh_rejected',
-  'recovery_required',
-  'refresh_not_yet_expired',
-  'refresh_refused',
-  'refresh_bad_response',
-] satisfies RefreshErrorCode[]
+export type { RefreshErrorCode } from './codes.js'
 
 export function isRefreshErrorCode(value: string): value is RefreshErrorCode {
-  return CODES.includes(value)
+  return (ERROR_CODES.refresh as readonly string[]).includes(value)
 }
 
 /** A refresh through the proxy failed. `retryable` says whether the agent will try again. */

@@ -6,6 +6,7 @@ import { SessionKeeperError } from './SessionKeeperError.js'
  */
 export class TokenUnavailableError extends SessionKeeperError {
   override name = 'TokenUnavailableError'
+  declare readonly code: 'token_unavailable'
 
   constructor(message: string, options?: { cause?: unknown }) {
     super('token_unavailable', message, options)

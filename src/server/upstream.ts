@@ -103,7 +103,7 @@ function readSuccess(payload: unknown, sessionId: string): UpstreamResult {
   return { jwt: jwt as string, cookies }
 }
 
-/** Clerk's answer → the proxy's wire status (CONTRACT.md). Only "the session is over" is a 401. */
+/** Clerk's answer → the proxy's wire status (README, "Clerk's codes"). Only "the session is over" is a 401. */
 export function mapClerkFailure(response: Pick<Response, 'status' | 'headers'>, payload: unknown): ProxyError {
   const { status } = response
   const first = (payload as { errors?: { code?: unknown }[] } | undefined)?.errors?.[0]?.code

@@ -4,7 +4,8 @@
  * BroadcastChannels.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { PROTOCOL_VERSION, decodeSessionToken } from '../../src/index.js'
+import { decodeSessionToken } from '../../src/index.js'
+import { PROTOCOL_VERSION } from '../../src/tabs/protocol.js'
 import { makeJwt, sessionJwt } from '../helpers/jwt.js'
 import { World, type Tab } from '../helpers/tabs.js'
 import { advance, flush, useFakeTime } from '../helpers/time.js'

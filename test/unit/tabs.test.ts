@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { PROTOCOL_VERSION } from '../../src/index.js'
+import { PROTOCOL_VERSION } from '../../src/tabs/protocol.js'
 import { sessionJwt } from '../helpers/jwt.js'
 import { World, type Tab } from '../helpers/tabs.js'
 import { advance, flush, useFakeTime } from '../helpers/time.js'
