@@ -143,8 +143,9 @@ export class Agent {
     this.check()
   }
 
+  /** A token that will still be valid when the caller uses it (a few hundred ms from now). */
   isUsable(now = this.#clock.now()): boolean {
-    return this.#held !== null && now < localExpiry(this.#held)
+    return this.#held !== null && now < localExpiry(this.#held) - DELAYS.minValidityMs
   }
 
   isDue(now = this.#clock.now()): boolean {

@@ -2,6 +2,8 @@
 export const DELAYS = {
   /** A timer this late counts as late (sleep, throttling) in the stats. */
   lateTimerMs: 1_000,
+  /** `getToken()` answers a token only while it stays valid at least this long: the caller still has to use it. */
+  minValidityMs: 250,
   /** A visible tab without focus refreshes this long after the focused one would. */
   visibleTabMs: 250,
   /** A hidden tab refreshes this long after a visible one would. */

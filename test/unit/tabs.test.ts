@@ -128,6 +128,10 @@ describe('several tabs', () => {
     for (const tab of idle) tab.env.visible = false
     await advance(5 * 60_000)
     for (const tab of idle) expect(tab.keeper.getStats().timerCallbacks).toBe(0)
+    // Positive control: the timers are live — the leader's fired once per cycle, and it refreshed.
+    expect(leader!.keeper.getStats().timerCallbacks).toBeGreaterThanOrEqual(5)
+    expect(world.proxy.calls.length).toBeGreaterThanOrEqual(5)
+    expect(idle.every((tab) => tab.keeper.getState().token === leader!.keeper.getState().token)).toBe(true)
   })
 
   it('finish the refresh before expiry when the refreshing tab crashes mid-refresh', async () => {
@@ -229,11 +233,17 @@ describe('several tabs', () => {
     ]
     for (const message of messages) hostile.postMessage(message)
     await flush()
-    hostile.close()
     for (const tab of tabs) {
       expect(tab.keeper.getState()).toMatchObject({ status: 'active', token: before.token, error: null })
       expect(tab.keeper.getStats().messagesIgnored).toBe(messages.length)
     }
+    // Positive control: the same intruder's one well-formed, newer token of this session is taken.
+    await advance(2_000)
+    const newer = sessionJwt(Date.now())
+    hostile.postMessage({ v, from: 'x', type: 'token', token: newer, offsetMs: 0, skewKnown: true, cause: 'refresh' })
+    await flush()
+    hostile.close()
+    for (const tab of tabs) expect(tab.keeper.getState().token).toBe(newer)
     await advance(46_000)
     expect(world.proxy.calls).toHaveLength(1)
   })
