@@ -3,39 +3,29 @@ import type { Clock } from '../core/clock.js'
 import type { Environment } from '../core/environment.js'
 import { WakeTimer } from '../core/scheduler.js'
 import { Store } from '../core/store.js'
-import { fromUnmeasured, localExpiry, type HeldToken } from '../core/timing.js'
-import { decodeSessionToken, isNewer } from '../core/token.js'
+import { localExpiry, type HeldToken } from '../core/timing.js'
+import { isNewer } from '../core/token.js'
 import type { Transport } from '../core/transport.js'
-import { RefreshError } from '../errors/RefreshError.js'
+import type { RefreshError } from '../errors/RefreshError.js'
 import type { AnySessionKeeperError } from '../errors/AnySessionKeeperError.js'
 import type { TabChannel } from '../tabs/channel.js'
-import { withLock, type LockManagerLike } from '../tabs/locks.js'
+import type { LockManagerLike } from '../tabs/locks.js'
 import { DELAYS } from './delays.js'
 import type { AgentEvent } from './events.js'
 import type { ResolvedOptions } from './options.js'
-import { outcomeOf } from './outcome.js'
-import { deriveView, dueAt, LOADING_STATE, type AgentFacts, type SessionState, type SessionStats, type TokenSource } from './state.js'
-
-type Trigger = 'scheduled' | 'standby' | 'demand' | 'force'
-
-/**
- * This tab's own refresh answer replaces the token held even when it is not strictly newer: when
- * issued in the same second (another `jti`), or when the held one came from the channel and
- * claims to be at most a few seconds newer (a forged token can claim no more; see receive.ts). A
- * late answer much older than the token held (a tab that was frozen) does not.
- */
-function isAuthoritative(next: HeldToken, current: HeldToken, heldSource: TokenSource | null): boolean {
-  if (next.token.sessionId !== current.token.sessionId) return false
-  const behindS = current.token.issuedAt - next.token.issuedAt
-  return behindS <= 0 || (heldSource === 'tab' && behindS <= DELAYS.channelFutureToleranceMs / 1000)
-}
-
-/** Refresh failures in a row, shared by all tabs, and when the next try is allowed. */
-interface Backoff {
-  attempt: number
-  retryAt: number
-  error: RefreshError | null
-}
+import { isAuthoritative, readCookie } from './adoption.js'
+import { runRefresh, type Trigger } from './refreshRun.js'
+import {
+  type Backoff,
+  deriveView,
+  dueAt,
+  LOADING_STATE,
+  newStats,
+  type AgentFacts,
+  type SessionState,
+  type SessionStats,
+  type TokenSource,
+} from './state.js'
 
 /**
  * One tab's view of the session: the token held, when to refresh it, and the refresh itself
@@ -46,15 +36,7 @@ interface Backoff {
  */
 export class Agent {
   readonly store: Store<SessionState>
-  readonly stats: SessionStats = {
-    refreshRequests: 0,
-    refreshFailures: 0,
-    tokensFromTabs: 0,
-    messagesIgnored: 0,
-    timerCallbacks: 0,
-    lateTimers: 0,
-    lockSteals: 0,
-  }
+  readonly stats: SessionStats = newStats()
   #held: HeldToken | null = null
   /** Where the held token came from: a token learned from the channel yields to our own answer. */
   #heldSource: TokenSource | null = null
@@ -124,6 +106,14 @@ export class Agent {
   }
   get lastError(): AnySessionKeeperError | null {
     return this.store.get().error
+  }
+  /** Another tab's announced refresh, while it has not reported its outcome. */
+  get remote(): { readonly from: string; readonly since: number } | null {
+    return this.#remote
+  }
+  /** Failures in a row so far (-1: none). */
+  get failedAttempts(): number {
+    return this.#backoff?.attempt ?? -1
   }
   /** Retries are not allowed before this time (Infinity: not until asked). */
   get retryAt(): number {
@@ -226,6 +216,11 @@ export class Agent {
         this.publish()
         // Stand by behind the refresher: if it dies mid-refresh, the lock passes to us.
         return void this.refresh('standby')
+      case 'error':
+        return this.publish({ error: event.error })
+      case 'remote-done':
+        this.#remote = null
+        return
       case 'ignored':
         this.stats.messagesIgnored++
         return
@@ -261,55 +256,12 @@ export class Agent {
     this.publish({ error: null, lastUpdate: { source, tabId: from, at: this.#clock.now() } })
   }
 
-  /**
-   * Adopts a token found without a clock measurement (cookie, app-supplied, `setToken`). Throws
-   * `TokenError` when malformed. A later cookie that contradicts the clock is left alone: the tab
-   * that refreshed it sends it over the channel with a measured offset.
-   */
-  adoptFound(raw: string, source: TokenSource): boolean {
-    const found = fromUnmeasured(decodeSessionToken(raw), this.#clock.now())
-    if (found.suspect && source === 'cookie') return false
-    const before = this.#held
-    this.apply({ type: 'token', held: found, source, from: this.tabId, suspect: found.suspect })
-    return this.#held !== before && this.#held?.token.raw === raw
-  }
-
-  /** Adopts the token in the cookie if it is newer than ours (another library or the server set it). */
-  readCookie(): void {
-    if (this.options.initialToken !== undefined) return
-    const raw = this.#env.readCookie(this.options.cookieName)
-    if (raw === null || raw === this.#held?.token.raw) return
-    const sessionBefore = this.#held?.token.sessionId
-    try {
-      const adopted = this.adoptFound(raw, this.#loading ? 'startup' : 'cookie')
-      // A sign-in as someone else in this browser: tell the other tabs now (their cookie agrees).
-      if (adopted && !this.#loading && sessionBefore !== undefined && sessionBefore !== this.#held!.token.sessionId) this.shareHeld('set')
-    } catch (error) {
-      if (this.#held === null) this.publish({ error: error as AnySessionKeeperError })
-    }
-  }
-
-  /** Posts the token held to the other tabs. */
-  shareHeld(cause: 'refresh' | 'reply' | 'set'): void {
-    const held = this.#held
-    if (!held) return
-    const { token, offsetMs, offsetHighMs, skewKnown } = held
-    this.channel?.post({
-      type: 'token',
-      token: token.raw,
-      offsetMs,
-      ...(offsetHighMs !== undefined ? { offsetHighMs } : {}),
-      skewKnown,
-      cause,
-    })
-  }
-
   /** Re-reads the clock and refreshes if due: on timers, page events and messages. */
   check(): void {
     if (!this.#running || this.#loading) return
     // While a refresh is in flight here or in another tab, the cookie its answer sets is not
     // news: the token comes with its clock measurement, as an answer or over the channel.
-    if (!this.#inflight && !this.#remote) this.readCookie()
+    if (!this.#inflight && !this.#remote) readCookie(this)
     const now = this.#clock.now()
     if (this.#remote && now - this.#remote.since > this.options.lockTimeoutMs) this.#remote = null
     if (this.isDue(now) && this.#env.isOnline() && now >= this.retryAt) void this.refresh('scheduled')
@@ -321,7 +273,7 @@ export class Agent {
     if (this.#inflight) return this.#inflight
     const start = this.#held
     if (start === null || this.#signedOut || this.recoveryError) return Promise.resolve()
-    this.#inflight = this.#refreshUnderLock(trigger, start)
+    this.#inflight = runRefresh(this, trigger, start)
       .catch((error: unknown) => {
         // Our lock was stolen while we were frozen: the callback ran on, nothing to report.
         if ((error as { name?: string })?.name === 'AbortError') return
@@ -335,83 +287,6 @@ export class Agent {
       })
     this.publish()
     return this.#inflight
-  }
-
-  async #refreshUnderLock(trigger: Trigger, start: HeldToken): Promise<void> {
-    const name = `session-keeper:${this.options.channelName}:refresh`
-    // Another tab's announced progress extends the wait, but never into the last seconds of the
-    // token's life: a holder that keeps announcing and never answers cannot stall us past expiry.
-    const progressSince = (since: number) =>
-      this.#remote !== null && this.#remote.since > since && this.#lockWaitMs() > DELAYS.lockWaitMinMs + DELAYS.lockJitterMs
-    await withLock(
-      this.locks!,
-      name,
-      () => this.#lockWaitMs(),
-      this.#clock,
-      async (grant) => {
-        if (grant === 'stolen') this.stats.lockSteals++
-        if (!this.running) return
-        this.readCookie()
-        if (!this.#stillNeeded(trigger, start)) return
-        // Another tab held the lock, or announced a refresh just now (two tabs can steal from one
-        // frozen holder within moments of each other): its outcome may be on its way.
-        const announcedRecently = this.#remote !== null && this.#clock.now() - this.#remote.since < DELAYS.recentAnnouncementMs
-        if (grant === 'waited' || (grant === 'free' && this.#remote) || (grant === 'stolen' && announcedRecently)) {
-          // Another tab held the lock: its outcome is on its way over the channel (nothing orders
-          // a lock grant after a message), unless it died. Wait a moment for it.
-          await this.changes.until(() => !this.#stillNeeded(trigger, start) || this.#clock.now() < this.retryAt, this.options.handoffWaitMs)
-          this.#remote = null
-          if (!this.#stillNeeded(trigger, start)) return
-        }
-        if (trigger !== 'force' && this.#clock.now() < this.retryAt) return
-        if (!this.#env.isOnline()) return
-        await this.#attempt(this.#held!)
-      },
-      progressSince,
-    )
-  }
-
-  /** One request to the proxy, by the tab holding the refresh lock; its outcome becomes events. */
-  async #attempt(current: HeldToken): Promise<void> {
-    this.channel?.post({ type: 'refreshing', sessionId: current.token.sessionId })
-    this.stats.refreshRequests++
-    const sentAt = this.#clock.now()
-    let answer: Awaited<ReturnType<Transport>> | RefreshError
-    try {
-      answer = await this.transport(current.token)
-    } catch (error) {
-      if (!(error instanceof RefreshError)) throw error
-      answer = error
-    }
-    if (!this.running) return
-    const { retryBaseDelayMs: baseDelayMs, retryMaxDelayMs: maxDelayMs, random } = this.options
-    const events = outcomeOf(answer, {
-      current,
-      sentAt,
-      receivedAt: this.#clock.now(),
-      tabId: this.tabId,
-      previousAttempt: this.#backoff?.attempt ?? -1,
-      backoff: { baseDelayMs, maxDelayMs, random },
-    })
-    for (const event of events) this.apply(event)
-    // Shared even when it equals the token held (a replay, or issued within the same second):
-    // the others then learn its measured clock offset.
-    if (!(answer instanceof RefreshError) && this.#held?.token.raw === answer.token.raw) this.shareHeld('refresh')
-  }
-
-  #stillNeeded(trigger: Trigger, start: HeldToken): boolean {
-    if (!this.#running || this.#signedOut || this.#held === null || this.recoveryError) return false
-    if (trigger === 'force') return this.#held.token.raw === start.token.raw
-    return this.isDue()
-  }
-
-  /** Bounded so that, behind a frozen holder, 5 s remain for our own request before expiry. */
-  #lockWaitMs(): number {
-    const left = this.#held ? localExpiry(this.#held) - this.#clock.now() - DELAYS.lockReserveMs : Infinity
-    // Jitter, so that tabs behind the same frozen holder do not all steal at once.
-    return (
-      Math.max(DELAYS.lockWaitMinMs, Math.min(this.options.lockTimeoutMs, left)) + Math.round(this.options.random() * DELAYS.lockJitterMs)
-    )
   }
 
   /** An explicit `setToken` for a session that ended here revives it. */

@@ -8,6 +8,7 @@ import { TokenUnavailableError } from '../errors/TokenUnavailableError.js'
 import { browserChannel, TabChannel } from '../tabs/channel.js'
 import { ChannelLock } from '../tabs/channelLock.js'
 import { browserLocks, soloLocks } from '../tabs/locks.js'
+import { adoptFound, readCookie, shareHeld } from './adoption.js'
 import { Agent } from './agent.js'
 import { DELAYS } from './delays.js'
 import { receive } from './receive.js'
@@ -102,12 +103,12 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
   }
 
   function readInitialToken(): void {
-    if (o.initialToken === undefined) return agent.readCookie()
+    if (o.initialToken === undefined) return readCookie(agent)
     try {
       const raw = typeof o.initialToken === 'function' ? o.initialToken() : o.initialToken
-      if (raw !== null && raw !== undefined) agent.adoptFound(raw, 'startup')
+      if (raw !== null && raw !== undefined) adoptFound(agent, raw, 'startup')
     } catch (error) {
-      agent.publish({ error: error as AnySessionKeeperError })
+      agent.apply({ type: 'error', error: error as AnySessionKeeperError })
     }
   }
 
@@ -185,8 +186,8 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     subscribe: (listener) => agent.store.subscribe(listener),
     setToken(jwt) {
       agent.forgetEnded(decodeSessionToken(jwt).sessionId)
-      if (!agent.adoptFound(jwt, 'setToken')) return false
-      agent.shareHeld('set')
+      if (!adoptFound(agent, jwt, 'setToken')) return false
+      shareHeld(agent, 'set')
       agent.check()
       return true
     },

@@ -1,4 +1,5 @@
 import type { HeldToken } from '../core/timing.js'
+import type { AnySessionKeeperError } from '../errors/AnySessionKeeperError.js'
 import type { RefreshError } from '../errors/RefreshError.js'
 import type { TokenSource } from './state.js'
 
@@ -24,5 +25,9 @@ export type AgentEvent =
   | { type: 'session-ended'; error: RefreshError | null; broadcast: boolean }
   /** Another tab holds the refresh lock and sent its request. */
   | { type: 'remote-refreshing'; from: string }
+  /** An error to show in `state.error` (a malformed cookie while no token is held). */
+  | { type: 'error'; error: AnySessionKeeperError }
+  /** Whatever another tab announced is over, or was waited for long enough. */
+  | { type: 'remote-done' }
   /** A message that was read and dropped: malformed, stale, foreign or out of bounds. */
   | { type: 'ignored' }

@@ -2,6 +2,7 @@ import { localExpiry, MAX_SHARED_OFFSET_MS, type HeldToken } from '../core/timin
 import { decodeSessionToken, isNewer, type SessionToken } from '../core/token.js'
 import { isRefreshErrorCode, RefreshError } from '../errors/RefreshError.js'
 import type { TabMessage } from '../tabs/protocol.js'
+import { shareHeld } from './adoption.js'
 import { DELAYS } from './delays.js'
 import type { Agent } from './agent.js'
 import type { AgentEvent } from './events.js'
@@ -112,7 +113,7 @@ export function receive(agent: Agent, message: TabMessage): void {
   if (message.type === 'lock') return // handled by the fallback lock
   if (message.type === 'hello') {
     if (agent.held && agent.isUsable()) {
-      agent.shareHeld('reply')
+      shareHeld(agent, 'reply')
       if (agent.refreshAtExpiry) agent.channel?.post({ type: 'mode', refreshAtExpiry: true })
     } else if (agent.signedOut && agent.endedSessionId) {
       agent.channel?.post({ type: 'signed-out', sessionId: agent.endedSessionId, rejected: false })

@@ -1,6 +1,7 @@
 import { latestExpiry, localExpiry, plannedRefreshAt, refreshMarginMs, type HeldToken } from '../core/timing.js'
 import { DELAYS } from './delays.js'
 import type { AnySessionKeeperError } from '../errors/AnySessionKeeperError.js'
+import type { RefreshError } from '../errors/RefreshError.js'
 
 /**
  * - `loading`: started, still reading the cookie or asking the other tabs.
@@ -56,6 +57,18 @@ export interface SessionStats {
   lateTimers: number
   /** Times this tab took the refresh lock from a holder that did not let go in time. */
   lockSteals: number
+}
+
+/** All counters at zero. */
+export function newStats(): SessionStats {
+  return { refreshRequests: 0, refreshFailures: 0, tokensFromTabs: 0, messagesIgnored: 0, timerCallbacks: 0, lateTimers: 0, lockSteals: 0 }
+}
+
+/** Refresh failures in a row, shared by all tabs, and when the next try is allowed. */
+export interface Backoff {
+  attempt: number
+  retryAt: number
+  error: RefreshError | null
 }
 
 /** What one tab knows, from which the public state and the timer are derived. */
