@@ -14,9 +14,9 @@ import { DELAYS } from './delays.js'
 import type { AgentEvent } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import { isAuthoritative, readCookie } from './adoption.js'
+import { TabView } from './view.js'
 import { runRefresh, type Trigger } from './refreshRun.js'
 import {
-  type Backoff,
   deriveView,
   dueAt,
   LOADING_STATE,
@@ -34,27 +34,10 @@ import {
  * messages; every decision is re-made from the token and the clock, so a lost or late message
  * costs at most one extra request.
  */
-export class Agent {
+export class Agent extends TabView {
   readonly store: Store<SessionState>
   readonly stats: SessionStats = newStats()
-  #held: HeldToken | null = null
-  /** Where the held token came from: a token learned from the channel yields to our own answer. */
-  #heldSource: TokenSource | null = null
-  #signedOut = false
-  #loading = true
-  /** A token found without a clock measurement that contradicts the local clock. */
-  #suspect = false
-  /** The session that ended here: its tokens are never adopted again (late answers). */
-  #endedSessionId: string | null = null
-  #backoff: Backoff | null = null
-  /** Another tab announced a refresh and has not reported its outcome yet. */
-  #remote: { from: string; since: number } | null = null
-  /** The proxy answered 409 for this token: nobody asks for it again. */
-  #recovery: { tokenRaw: string; error: RefreshError } | null = null
-  /** The proxy refuses tokens before expiry: refresh at expiry instead. */
-  #atExpiry = false
   #inflight: Promise<void> | null = null
-  #running = false
   readonly #timer: WakeTimer
   /** Wakes `getToken()` and the handoff waits on every state change. */
   readonly changes: Changes
@@ -68,6 +51,7 @@ export class Agent {
     public channel: TabChannel | null = null,
     public locks: LockManagerLike | null = null,
   ) {
+    super()
     this.#clock = options.clock
     this.#env = options.environment
     this.changes = new Changes(this.#clock)
@@ -79,63 +63,26 @@ export class Agent {
     })
   }
 
-  get running(): boolean {
-    return this.#running
-  }
-  get held(): HeldToken | null {
-    return this.#held
-  }
-  get signedOut(): boolean {
-    return this.#signedOut
-  }
-  get loading(): boolean {
-    return this.#loading
-  }
-  get suspect(): boolean {
-    return this.#suspect
-  }
-  get endedSessionId(): string | null {
-    return this.#endedSessionId
-  }
-  get refreshAtExpiry(): boolean {
-    return this.#atExpiry
-  }
-  /** The 409 that stopped refreshes of the token held, if it did. */
-  get recoveryError(): RefreshError | null {
-    return this.#recovery && this.#recovery.tokenRaw === this.#held?.token.raw ? this.#recovery.error : null
-  }
   get lastError(): AnySessionKeeperError | null {
     return this.store.get().error
   }
-  /** Another tab's announced refresh, while it has not reported its outcome. */
-  get remote(): { readonly from: string; readonly since: number } | null {
-    return this.#remote
-  }
-  /** Failures in a row so far (-1: none). */
-  get failedAttempts(): number {
-    return this.#backoff?.attempt ?? -1
-  }
-  /** Retries are not allowed before this time (Infinity: not until asked). */
-  get retryAt(): number {
-    return this.#backoff?.retryAt ?? 0
-  }
 
   setRunning(running: boolean): void {
-    this.#running = running
-    if (running) this.#loading = true
+    this._running = running
+    if (running) this._loading = true
     else this.#timer.cancel()
     this.changes.notify()
   }
 
   /** The start-up wait for other tabs is over: refreshes may begin. */
   finishLoading(): void {
-    this.#loading = false
+    this._loading = false
     this.check()
   }
 
   /** A token that will still be valid when the caller uses it (a few hundred ms from now). */
   isUsable(now = this.#clock.now()): boolean {
-    return this.#held !== null && now < localExpiry(this.#held) - DELAYS.minValidityMs
+    return this._held !== null && now < localExpiry(this._held) - DELAYS.minValidityMs
   }
 
   isDue(now = this.#clock.now()): boolean {
@@ -145,14 +92,14 @@ export class Agent {
 
   #facts(): AgentFacts {
     return {
-      held: this.#held,
-      signedOut: this.#signedOut,
-      loading: this.#loading,
-      suspect: this.#suspect,
-      busy: this.#inflight !== null || this.#remote !== null,
+      held: this._held,
+      signedOut: this._signedOut,
+      loading: this._loading,
+      suspect: this._suspect,
+      busy: this.#inflight !== null || this._remote !== null,
       retryAt: this.retryAt,
       configuredMarginMs: this.options.refreshMarginMs,
-      atExpiry: this.#atExpiry,
+      atExpiry: this._atExpiry,
       recovery: this.recoveryError !== null,
     }
   }
@@ -164,22 +111,22 @@ export class Agent {
       case 'token':
         return this.#adopt(event.held, event.source, event.from, event.suspect ?? false)
       case 'no-progress':
-        this.#backoff = { attempt: event.attempt, retryAt: event.retryAt, error: null }
+        this._backoff = { attempt: event.attempt, retryAt: event.retryAt, error: null }
         return this.publish()
       case 'clock-measured':
-        if (this.#held?.token.raw === event.held.token.raw) this.#held = event.held
-        this.#suspect = false
+        if (this._held?.token.raw === event.held.token.raw) this._held = event.held
+        this._suspect = false
         return this.publish()
       case 'refresh-failed':
         if (event.local) this.stats.refreshFailures++
-        this.#remote = null
-        this.#backoff = { attempt: event.attempt, retryAt: event.retryAt, error: event.error }
-        if (event.local && this.#held) {
+        this._remote = null
+        this._backoff = { attempt: event.attempt, retryAt: event.retryAt, error: event.error }
+        if (event.local && this._held) {
           const { code, message } = event.error
           const retryAt = Number.isFinite(event.retryAt) ? event.retryAt : null
           this.channel?.post({
             type: 'refresh-failed',
-            sessionId: this.#held.token.sessionId,
+            sessionId: this._held.token.sessionId,
             code,
             message: message.slice(0, 500),
             attempt: event.attempt,
@@ -189,37 +136,37 @@ export class Agent {
         return this.publish({ error: event.error })
       case 'recovery':
         if (event.local) this.stats.refreshFailures++
-        if (this.#held?.token.raw !== event.tokenRaw || this.recoveryError) return
-        this.#recovery = { tokenRaw: event.tokenRaw, error: event.error }
-        this.#remote = null
-        this.#backoff = null
+        if (this._held?.token.raw !== event.tokenRaw || this.recoveryError) return
+        this._recovery = { tokenRaw: event.tokenRaw, error: event.error }
+        this._remote = null
+        this._backoff = null
         if (event.local) {
           const reason = event.error.reason ?? 'unknown'
-          this.channel?.post({ type: 'recovery', sessionId: this.#held.token.sessionId, token: event.tokenRaw, reason })
+          this.channel?.post({ type: 'recovery', sessionId: this._held.token.sessionId, token: event.tokenRaw, reason })
         }
         this.publish({ error: event.error })
         this.options.onRecoveryRequired?.(event.error)
         return this.#env.dispatch?.('session-keeper:recovery', { error: event.error, state: this.store.get() })
       case 'refresh-at-expiry':
         if (event.local) this.stats.refreshFailures++
-        this.#remote = null
-        this.#backoff = event.retryAt > now ? { attempt: 0, retryAt: event.retryAt, error: null } : this.#backoff
-        if (!this.#atExpiry) {
-          this.#atExpiry = true
+        this._remote = null
+        this._backoff = event.retryAt > now ? { attempt: 0, retryAt: event.retryAt, error: null } : this._backoff
+        if (!this._atExpiry) {
+          this._atExpiry = true
           if (event.local) this.channel?.post({ type: 'mode', refreshAtExpiry: true })
         }
         return this.publish()
       case 'session-ended':
         return this.#endSession(event.error, event.broadcast)
       case 'remote-refreshing':
-        this.#remote = { from: event.from, since: now }
+        this._remote = { from: event.from, since: now }
         this.publish()
         // Stand by behind the refresher: if it dies mid-refresh, the lock passes to us.
         return void this.refresh('standby')
       case 'error':
         return this.publish({ error: event.error })
       case 'remote-done':
-        this.#remote = null
+        this._remote = null
         return
       case 'ignored':
         this.stats.messagesIgnored++
@@ -232,38 +179,38 @@ export class Agent {
    * tab's own refresh answer is authoritative over anything learned from the channel.
    */
   #adopt(next: HeldToken, source: TokenSource, from: string, suspect: boolean): void {
-    const current = this.#held
-    if (next.token.sessionId === this.#endedSessionId) return
-    if (from === this.#remote?.from) this.#remote = null
-    const authoritative = source === 'refresh' && current !== null && isAuthoritative(next, current, this.#heldSource)
+    const current = this._held
+    if (next.token.sessionId === this._endedSessionId) return
+    if (from === this._remote?.from) this._remote = null
+    const authoritative = source === 'refresh' && current !== null && isAuthoritative(next, current, this._heldSource)
     if (current?.token.raw === next.token.raw || (!authoritative && !isNewer(next.token, current?.token ?? null))) {
       // The same token, now with a (better) clock measurement: keep the token, take the clock.
       if (current?.token.raw === next.token.raw && next.skewKnown && (!current.skewKnown || source === 'refresh')) {
-        this.#held = next
-        this.#suspect = false
+        this._held = next
+        this._suspect = false
       } else if (source === 'tab' && current?.token.raw !== next.token.raw) this.stats.messagesIgnored++
-      if (source === 'refresh' && current?.token.raw !== next.token.raw) this.#backoff = null
+      if (source === 'refresh' && current?.token.raw !== next.token.raw) this._backoff = null
       return this.publish(source === 'refresh' ? { error: null } : {})
     }
     if (source === 'tab') this.stats.tokensFromTabs++
-    this.#held = next
-    this.#heldSource = source
-    this.#suspect = suspect
-    this.#signedOut = false
-    this.#backoff = null
-    this.#recovery = null
-    if (this.#remote && source !== 'refresh') this.#remote = null
+    this._held = next
+    this._heldSource = source
+    this._suspect = suspect
+    this._signedOut = false
+    this._backoff = null
+    this._recovery = null
+    if (this._remote && source !== 'refresh') this._remote = null
     this.publish({ error: null, lastUpdate: { source, tabId: from, at: this.#clock.now() } })
   }
 
   /** Re-reads the clock and refreshes if due: on timers, page events and messages. */
   check(): void {
-    if (!this.#running || this.#loading) return
+    if (!this._running || this._loading) return
     // While a refresh is in flight here or in another tab, the cookie its answer sets is not
     // news: the token comes with its clock measurement, as an answer or over the channel.
-    if (!this.#inflight && !this.#remote) readCookie(this)
+    if (!this.#inflight && !this._remote) readCookie(this)
     const now = this.#clock.now()
-    if (this.#remote && now - this.#remote.since > this.options.lockTimeoutMs) this.#remote = null
+    if (this._remote && now - this._remote.since > this.options.lockTimeoutMs) this._remote = null
     if (this.isDue(now) && this.#env.isOnline() && now >= this.retryAt) void this.refresh('scheduled')
     this.publish()
   }
@@ -271,8 +218,8 @@ export class Agent {
   /** Runs one refresh under the lock unless one is already running in this tab. */
   refresh(trigger: Trigger): Promise<void> {
     if (this.#inflight) return this.#inflight
-    const start = this.#held
-    if (start === null || this.#signedOut || this.recoveryError) return Promise.resolve()
+    const start = this._held
+    if (start === null || this._signedOut || this.recoveryError) return Promise.resolve()
     this.#inflight = runRefresh(this, trigger, start)
       .catch((error: unknown) => {
         // Our lock was stolen while we were frozen: the callback ran on, nothing to report.
@@ -291,21 +238,21 @@ export class Agent {
 
   /** An explicit `setToken` for a session that ended here revives it. */
   forgetEnded(sessionId: string): void {
-    if (this.#endedSessionId === sessionId) this.#endedSessionId = null
+    if (this._endedSessionId === sessionId) this._endedSessionId = null
   }
 
   /** Ends the session in this tab, and in every tab when `broadcast`. */
   #endSession(error: RefreshError | null, broadcast: boolean): void {
-    if (this.#signedOut && this.#held === null && !broadcast) return
-    const sessionId = this.#held?.token.sessionId ?? null
-    if (sessionId) this.#endedSessionId = sessionId
-    this.#held = null
-    this.#heldSource = null
-    this.#signedOut = true
-    this.#suspect = false
-    this.#backoff = null
-    this.#remote = null
-    this.#recovery = null
+    if (this._signedOut && this._held === null && !broadcast) return
+    const sessionId = this._held?.token.sessionId ?? null
+    if (sessionId) this._endedSessionId = sessionId
+    this._held = null
+    this._heldSource = null
+    this._signedOut = true
+    this._suspect = false
+    this._backoff = null
+    this._remote = null
+    this._recovery = null
     if (this.options.initialToken === undefined) this.#env.deleteCookie(this.options.cookieName)
     if (broadcast) this.channel?.post({ type: 'signed-out', sessionId, rejected: error !== null })
     this.publish({ error })
@@ -315,7 +262,7 @@ export class Agent {
   publish(patch: Partial<SessionState> = {}): void {
     const now = this.#clock.now()
     const { status, expiresAt, refreshAt } = deriveView(this.#facts(), now)
-    const token = this.#held?.token
+    const token = this._held?.token
     this.store.set({
       status,
       token: token?.raw ?? null,
@@ -332,7 +279,7 @@ export class Agent {
 
   /** One timer: at the refresh time (later in tabs that are not in front), or at expiry. */
   #schedule(now: number, refreshAt: number | null, expiresAt: number | null): void {
-    if (!this.#running || this.#loading || this.#inflight || refreshAt === null || expiresAt === null) {
+    if (!this._running || this._loading || this.#inflight || refreshAt === null || expiresAt === null) {
       return this.#timer.cancel()
     }
     const delay = this.#env.isVisible() ? (this.#env.hasFocus() ? 0 : DELAYS.visibleTabMs) : DELAYS.hiddenTabMs
