@@ -182,14 +182,15 @@ export class Agent extends TabView {
     const current = this._held
     if (next.token.sessionId === this._endedSessionId) return
     if (from === this._remote?.from) this._remote = null
+    const same = current?.token.raw === next.token.raw
     const authoritative = source === 'refresh' && current !== null && isAuthoritative(next, current, this._heldSource)
-    if (current?.token.raw === next.token.raw || (!authoritative && !isNewer(next.token, current?.token ?? null))) {
+    if (same || (!authoritative && !isNewer(next.token, current?.token ?? null))) {
       // The same token, now with a (better) clock measurement: keep the token, take the clock.
-      if (current?.token.raw === next.token.raw && next.skewKnown && (!current.skewKnown || source === 'refresh')) {
+      if (same && next.skewKnown && (!current!.skewKnown || source === 'refresh')) {
         this._held = next
         this._suspect = false
-      } else if (source === 'tab' && current?.token.raw !== next.token.raw) this.stats.messagesIgnored++
-      if (source === 'refresh' && current?.token.raw !== next.token.raw) this._backoff = null
+      } else if (source === 'tab' && !same) this.stats.messagesIgnored++
+      if (source === 'refresh' && !same) this._backoff = null
       return this.publish(source === 'refresh' ? { error: null } : {})
     }
     if (source === 'tab') this.stats.tokensFromTabs++

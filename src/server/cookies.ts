@@ -1,3 +1,5 @@
+import { base64url } from './secrets.js'
+
 /**
  * Every value of every cookie in a `Cookie` header, in header order. A name can appear more than
  * once: a sibling subdomain can "toss" a cookie of the same name onto the parent domain, and the
@@ -30,9 +32,7 @@ export function parseCookies(header: string | null): Map<string, string[]> {
  */
 export async function cookieSuffix(publishableKey: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-1', new TextEncoder().encode(publishableKey))
-  let binary = ''
-  for (const byte of new Uint8Array(digest)) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '').slice(0, 8)
+  return base64url(new Uint8Array(digest)).slice(0, 8)
 }
 
 /** The frontend API host inside a publishable key (`pk_test_`/`pk_live_` + base64(`host$`)), or null. */

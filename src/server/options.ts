@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js'
-import type { SessionCookieOptions } from './cookies.js'
+import { frontendApiOf, type SessionCookieOptions } from './cookies.js'
 import type { ProxyErrorCode } from './errors.js'
 import type { EarlyRefresh, RateLimits, UpstreamBudget } from './refresher.js'
 import type { RefreshStore } from './store.js'
@@ -132,7 +132,7 @@ export function checkOptions(options: RefreshHandlerOptions): void {
   if (!options.publishableKey && !options.refreshCookieName && !options.upstream) {
     fail('`publishableKey` is required: the refresh cookie is `__refresh_<suffix>`, derived from it (or pass `refreshCookieName`)')
   }
-  if (options.publishableKey !== undefined && !/^pk_(test|live)_[A-Za-z0-9+/=_-]+$/.test(options.publishableKey)) {
+  if (options.publishableKey !== undefined && frontendApiOf(options.publishableKey) === null) {
     fail('`publishableKey` is not a Clerk publishable key (pk_test_… or pk_live_…)')
   }
   if (options.apiUrl !== undefined) {

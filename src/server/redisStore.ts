@@ -22,8 +22,8 @@ const INCREMENT = "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.ca
 /**
  * A `RefreshStore` in Redis, shared by every instance of the proxy: refresh results for
  * idempotent replay (sealed, see the README), in-flight claims, rate-limit and budget counters,
- * and what was learned about Clerk. Every key has a TTL. Calls are not retried here; wrap nothing:
- * the proxy bounds each call with `storeTimeoutMs` and falls back to its own memory.
+ * and what was learned about Clerk. Every key has a TTL. Calls are not retried here: the proxy
+ * bounds each call with `storeTimeoutMs` and falls back to its own memory.
  *
  * @example
  * import { createClient } from 'redis'

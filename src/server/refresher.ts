@@ -126,9 +126,17 @@ export function createRefresher(deps: RefresherDeps) {
   }
 
   /** Fixed-window counters in the store; past one, 429 with a spread `Retry-After`. */
-  async function over(job: RefreshJob, subject: string, max: number, windowMs: number, spreadS: number, reason: string): Promise<void> {
+  async function over(
+    job: RefreshJob,
+    prefix: string,
+    subject: string,
+    max: number,
+    windowMs: number,
+    spreadS: number,
+    reason: string,
+  ): Promise<void> {
     const window = Math.floor(now() / windowMs)
-    const key = `${subject.startsWith('budget') ? KEYS.budget : KEYS.limit}${await secrets.hash(subject)}:${window}`
+    const key = `${prefix}${await secrets.hash(subject)}:${window}`
     if ((await job.store.increment(key, windowMs)) <= max) return
     const left = (window + 1) * windowMs - now()
     // Spread: clients refused together must not all come back in the same second.
@@ -139,11 +147,11 @@ export function createRefresher(deps: RefresherDeps) {
   async function checkLimits(job: RefreshJob): Promise<void> {
     const { limits, budget } = deps
     if (limits) {
-      await over(job, `s:${job.sessionId}`, limits.perSession, limits.windowMs, 5, 'proxy_limit')
-      if (job.clientIp) await over(job, `c:${job.clientIp}`, limits.perClient, limits.windowMs, 5, 'proxy_limit')
+      await over(job, KEYS.limit, `s:${job.sessionId}`, limits.perSession, limits.windowMs, 5, 'proxy_limit')
+      if (job.clientIp) await over(job, KEYS.limit, `c:${job.clientIp}`, limits.perClient, limits.windowMs, 5, 'proxy_limit')
     }
     // The whole app's share of Clerk's instance-wide quota, across every proxy instance.
-    if (budget) await over(job, 'budget', budget.max, budget.windowMs, Math.ceil(budget.windowMs / 1000), 'upstream_budget')
+    if (budget) await over(job, KEYS.budget, 'budget', budget.max, budget.windowMs, Math.ceil(budget.windowMs / 1000), 'upstream_budget')
   }
 
   async function call(job: RefreshJob): Promise<UpstreamResult> {

@@ -1,9 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { frontendApiOf } from '../server/cookies.js'
 import { clerkErrors, validateRefreshBody, type RefreshBody, type RefreshErrorCode } from './catalogue.js'
 import type { ClerkEmulatorOptions, EmulatedSession, EmulatorFaults, EmulatorStats, RecordedRequest } from './types.js'
 
 export type { ClerkEmulatorOptions, EmulatedSession, EmulatorFaults, EmulatorStats, RecordedRequest } from './types.js'
-import { cookieSuffixSync, createSigningKey, frontendApiOf, publicJwk, publishableKeyFor, randomId, signJwt, verifyJwt } from './jwt.js'
+import { cookieSuffixSync, createSigningKey, publicJwk, publishableKeyFor, randomId, signJwt, verifyJwt } from './jwt.js'
 
 interface SessionRecord {
   userId: string

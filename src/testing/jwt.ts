@@ -52,11 +52,3 @@ export function randomId(prefix: string, bytes = 12): string {
 export function publishableKeyFor(host: string, instance: 'test' | 'live' = 'test'): string {
   return `pk_${instance}_${Buffer.from(`${host}$`).toString('base64')}`
 }
-
-/** The frontend API host inside a publishable key, or null when it is not one. */
-export function frontendApiOf(publishableKey: string): string | null {
-  const match = /^pk_(?:test|live)_([A-Za-z0-9+/=_-]+)$/.exec(publishableKey)
-  if (!match) return null
-  const decoded = Buffer.from(match[1]!, 'base64').toString()
-  return decoded.endsWith('$') && decoded.length > 1 ? decoded.slice(0, -1) : null
-}
