@@ -153,7 +153,7 @@ export class Agent extends TabView {
         this._backoff = event.retryAt > now ? { attempt: 0, retryAt: event.retryAt, error: null } : this._backoff
         if (!this._atExpiry) {
           this._atExpiry = true
-          if (event.local) this.channel?.post({ type: 'mode', refreshAtExpiry: true })
+          if (event.local) this.channel?.post({ type: 'mode', refreshAtExpiry: true, retryAt: event.retryAt })
         }
         return this.publish()
       case 'session-ended':

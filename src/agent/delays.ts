@@ -8,7 +8,7 @@ export const DELAYS = {
   visibleTabMs: 250,
   /** A hidden tab refreshes this long after a visible one would. */
   hiddenTabMs: 1_000,
-  /** Behind a frozen lock holder, this much of the token's life is kept for our own request. */
+  /** Behind a frozen lock holder, this much of the token's life is kept for our own request (at most half the margin). */
   lockReserveMs: 5_000,
   /** Shortest wait for the refresh lock before stealing it. */
   lockWaitMinMs: 250,

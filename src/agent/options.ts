@@ -37,7 +37,9 @@ export interface SessionKeeperOptions {
    */
   retryBaseDelayMs?: number
   /**
-   * Largest delay between retries, `Retry-After` included.
+   * Largest delay between retries, and the longest `Retry-After` honoured (no tab sends before
+   * it, even when it outlasts the token). A retry time announced by another tab holds this one
+   * back this long at most.
    * @default 30_000
    */
   retryMaxDelayMs?: number

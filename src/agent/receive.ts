@@ -1,4 +1,4 @@
-import { localExpiry, MAX_SHARED_OFFSET_MS, type HeldToken } from '../core/timing.js'
+import { MAX_SHARED_OFFSET_MS, type HeldToken } from '../core/timing.js'
 import { decodeSessionToken, isNewer, type SessionToken } from '../core/token.js'
 import { isRefreshErrorCode, RefreshError } from '../errors/RefreshError.js'
 import type { TabMessage } from '../tabs/protocol.js'
@@ -13,6 +13,8 @@ export interface ReceiverView {
   endedSessionId: string | null
   now: number
   retryMaxDelayMs: number
+  /** Failures in a row this tab knows of (-1: none). */
+  failedAttempts: number
   /** The session id of the token in the `__session` cookie now, or null. */
   cookieSessionId(): string | null
   /** The app supplies tokens itself and said that other tabs may switch sessions. */
@@ -21,6 +23,8 @@ export interface ReceiverView {
 
 /** Offsets of two tabs on one machine measured against one issuer agree to within this. */
 const OFFSET_AGREEMENT_MS = 60_000
+/** Failures in a row believed from another tab; past it, reports are ignored until a success. */
+const MAX_SHARED_ATTEMPT = 30
 /** Longest lifetime believed of a token from another tab. */
 const MAX_LIFETIME_MS = 86_400_000
 
@@ -47,14 +51,17 @@ export function eventOf(message: Exclude<TabMessage, { type: 'hello' | 'lock' }>
       return message.sessionId === ours ? { type: 'remote-refreshing', from: message.from } : ignored
     case 'refresh-failed': {
       if (message.sessionId !== ours || !view.held) return ignored
-      // Capped, even "never", and never later than shortly before the token's own expiry: a
-      // forged message cannot stop refreshes for long, nor make a tab hold an expired token.
-      const cap = Math.min(view.now + view.retryMaxDelayMs, localExpiry(view.held) - DELAYS.lockReserveMs)
-      const retryAt = Math.min(message.retryAt ?? Infinity, cap)
+      // Failures in a row only grow, across tabs: a repeated (or forged) report moves nothing.
+      const attempt = Math.min(message.attempt, MAX_SHARED_ATTEMPT)
+      if (attempt <= view.failedAttempts) return ignored
+      // Honoured as announced, even past the token's expiry (a real `Retry-After` outlasts it),
+      // but never further out than this tab's own longest wait: a forged report delays at most
+      // that long, once per failure count.
+      const retryAt = Math.min(message.retryAt ?? Infinity, view.now + view.retryMaxDelayMs)
       // A code from the channel is only trusted if it belongs to the closed union.
       const code = isRefreshErrorCode(message.code) && message.code !== 'recovery_required' ? message.code : 'refresh_unavailable'
       const error = new RefreshError(code, `Refresh failed in another tab: ${message.message}`)
-      return { type: 'refresh-failed', error, attempt: Math.min(message.attempt, 30), retryAt, local: false }
+      return { type: 'refresh-failed', error, attempt, retryAt, local: false }
     }
     case 'recovery': {
       if (message.sessionId !== ours || message.token !== view.held?.token.raw) return ignored
@@ -64,7 +71,9 @@ export function eventOf(message: Exclude<TabMessage, { type: 'hello' | 'lock' }>
       return { type: 'recovery', tokenRaw: message.token, error, local: false }
     }
     case 'mode':
-      return message.refreshAtExpiry && view.held ? { type: 'refresh-at-expiry', retryAt: 0, local: false } : ignored
+      if (!message.refreshAtExpiry || !view.held) return ignored
+      // The proxy's `Retry-After` holds in every tab, bounded as a failure report is.
+      return { type: 'refresh-at-expiry', retryAt: Math.min(message.retryAt ?? 0, view.now + view.retryMaxDelayMs), local: false }
     case 'signed-out':
       // Only for the session held: a message naming no session (or another) ends nothing here.
       if (ours === undefined || message.sessionId !== ours) return ignored
@@ -127,6 +136,7 @@ export function receive(agent: Agent, message: TabMessage): void {
       endedSessionId: agent.endedSessionId,
       now: options.clock.now(),
       retryMaxDelayMs: options.retryMaxDelayMs,
+      failedAttempts: agent.failedAttempts,
       acceptOtherSessions: options.acceptOtherSessionsFromTabs,
       cookieSessionId: () => cookieSessionId(agent),
     }),

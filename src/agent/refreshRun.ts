@@ -1,5 +1,5 @@
 import type { Changes } from '../core/changes.js'
-import { localExpiry, type HeldToken } from '../core/timing.js'
+import { localExpiry, refreshMarginMs, type HeldToken } from '../core/timing.js'
 import type { Transport } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
 import type { TabChannel } from '../tabs/channel.js'
@@ -72,7 +72,9 @@ export async function runRefresh(host: RefreshHost, trigger: Trigger, start: Hel
         host.apply({ type: 'remote-done' })
         if (!stillNeeded()) return
       }
-      if (trigger !== 'force' && clock.now() < host.retryAt) return
+      // A pending backoff holds for everyone, a forced refresh too (no request before `Retry-After`);
+      // only "not until asked" (Infinity) gives way to being asked.
+      if (clock.now() < host.retryAt && (trigger !== 'force' || host.retryAt !== Infinity)) return
       if (!options.environment.isOnline()) return
       await attempt(host, host.held!)
     },
@@ -109,10 +111,18 @@ async function attempt(host: RefreshHost, current: HeldToken): Promise<void> {
   if (!(answer instanceof RefreshError) && host.held?.token.raw === answer.token.raw) shareHeld(host, 'refresh')
 }
 
-/** Bounded so that, behind a frozen holder, 5 s remain for our own request before expiry. */
+/**
+ * Bounded so that, behind a frozen holder, some of the token's life remains for our own request:
+ * 5 s, or half the refresh margin when that is shorter, so that a holder's slow answer inside a
+ * short margin is still waited for.
+ */
 function lockWaitMs(host: RefreshHost): number {
   const { options } = host
-  const left = host.held ? localExpiry(host.held) - options.clock.now() - DELAYS.lockReserveMs : Infinity
+  const held = host.held
+  const left = held ? localExpiry(held) - options.clock.now() : Infinity
+  const margin = held ? refreshMarginMs(held.token.lifetimeMs, options.refreshMarginMs) : Infinity
+  const reserve = Math.min(DELAYS.lockReserveMs, margin / 2)
+  const wait = Math.max(DELAYS.lockWaitMinMs, Math.min(options.lockTimeoutMs, left - reserve))
   // Jitter, so that tabs behind the same frozen holder do not all steal at once.
-  return Math.max(DELAYS.lockWaitMinMs, Math.min(options.lockTimeoutMs, left)) + Math.round(options.random() * DELAYS.lockJitterMs)
+  return wait + Math.round(options.random() * DELAYS.lockJitterMs)
 }

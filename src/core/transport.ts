@@ -94,6 +94,8 @@ async function toError(response: Response): Promise<RefreshError> {
   if (status === 409) return new RefreshError('recovery_required', text, details)
   if (status === 429) return new RefreshError('refresh_rate_limited', text, details)
   if (status === 503 && serverCode === 'not_yet_expired') return new RefreshError('refresh_not_yet_expired', text, details)
+  // 408: the request (its body) did not reach the proxy in time; worth another try.
+  if (status === 408) return new RefreshError('refresh_timeout', text, details)
   if (status >= 500) return new RefreshError('refresh_unavailable', text, details)
   return new RefreshError('refresh_refused', text, details)
 }

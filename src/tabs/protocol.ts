@@ -39,6 +39,8 @@ export interface RecoveryMessage extends Envelope {
 export interface ModeMessage extends Envelope {
   type: 'mode'
   refreshAtExpiry: boolean
+  /** No tab refreshes before this (ms, the sender's clock; the proxy's `Retry-After`), if given. */
+  retryAt?: number
 }
 
 /** The sender holds the refresh lock and has sent a request to the proxy. */
@@ -124,7 +126,9 @@ export function parseMessage(data: unknown): TabMessage | null {
         ? (m as unknown as RecoveryMessage)
         : null
     case 'mode':
-      return typeof m.refreshAtExpiry === 'boolean' ? (m as unknown as ModeMessage) : null
+      return typeof m.refreshAtExpiry === 'boolean' && (m.retryAt === undefined || isNumber(m.retryAt))
+        ? (m as unknown as ModeMessage)
+        : null
     case 'lock':
       return (m.op === 'claim' || m.op === 'held' || m.op === 'release') && isString(m.name) && isNumber(m.ticket)
         ? (m as unknown as LockMessage)

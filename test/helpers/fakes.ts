@@ -72,16 +72,20 @@ export class FakeProxy {
   #issued = 0
   /** Tokens that reached the proxy after their expiry (server clock), for the at-expiry mode. */
   expiredOnArrival = 0
+  /** Until `until` (ms, local clock), every call gets `answer()` instead of a token: an outage. */
+  outage: { until: number; answer: () => Response | 'network' | 'hang' } | null = null
 
   fetch = async (input: Request | string | URL, init?: RequestInit): Promise<Response> => {
     const request = input instanceof Request ? input : new Request(String(input), init)
     const body = (await request.json()) as { session_id: string; expired_token: string }
     this.calls.push({ sessionId: body.session_id, token: body.expired_token, at: Date.now() })
     if (this.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.latencyMs))
-    const next = this.script.shift()
+    const outage = this.outage && Date.now() < this.outage.until ? this.outage.answer() : undefined
+    const next = outage ?? this.script.shift()
     if (next === 'hang') return new Promise<Response>(() => {})
     if (next === 'network') throw new TypeError('Failed to fetch')
     if (typeof next === 'function') return next()
+    if (next instanceof Response) return next
     if (typeof next === 'number') {
       const headers: Record<string, string> = { 'content-type': 'application/json', date: new Date(Date.now() + this.skewMs).toUTCString() }
       if (this.retryAfter !== null) headers['retry-after'] = this.retryAfter

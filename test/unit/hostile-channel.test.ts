@@ -48,11 +48,11 @@ function postForeign(): void {
 }
 
 /** Tabs that record every token their change events and getToken() answers carried. */
-async function openWatched(n: number) {
+async function openWatched(n: number, options: Parameters<World['open']>[1] = {}) {
   const seen: (string | null)[] = []
   const tabs: Tab[] = []
   for (let i = 0; i < n; i++) {
-    const tab = world.open(`t${i}`, { env: { focused: i === 0 } })
+    const tab = world.open(`t${i}`, { ...options, env: { focused: i === 0 } })
     tab.keeper.subscribe((state) => seen.push(state.token))
     tabs.push(tab)
   }
@@ -177,6 +177,23 @@ describe('a same-origin script that posts bad numbers', () => {
     expect(world.proxy.calls.length).toBeGreaterThanOrEqual(3)
     expect(tabs[0]!.keeper.getState().token).not.toBe(first)
     expect(expired).toEqual([])
+  })
+
+  it('a failure report repeated endlessly delays the tabs once, by retryMaxDelayMs at most', async () => {
+    const { tabs } = await openWatched(2, { retryMaxDelayMs: 8_000 })
+    for (const tab of tabs) tab.keeper.start()
+    await advance(300)
+    const report = { type: 'refresh-failed', sessionId: 'sess_1', code: 'refresh_rate_limited', message: 'forged', attempt: 3 }
+    await advance(44_000) // 1 s before the refresh is due
+    const spam = setInterval(() => post({ ...report, retryAt: Date.now() + 1e9 }), 200)
+    post({ ...report, retryAt: Date.now() + 1e9 })
+    await advance(7_500)
+    expect(world.proxy.calls).toHaveLength(0) // honoured: as a real Retry-After would be
+    await advance(1_000)
+    clearInterval(spam)
+    // The same report again (the same failure count) moves nothing: the refresh went out.
+    expect(world.proxy.calls).toHaveLength(1)
+    expect(tabs.every((tab) => tab.keeper.getState().status === 'active')).toBe(true)
   })
 
   it('holding the refresh lock while announcing "refreshing" does not stall refreshes past expiry', async () => {
