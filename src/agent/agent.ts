@@ -1,227 +1,166 @@
 import { Changes } from '../core/changes.js'
-import type { Clock } from '../core/clock.js'
-import type { Environment } from '../core/environment.js'
 import { WakeTimer } from '../core/scheduler.js'
 import { Store } from '../core/store.js'
-import { localExpiry, type HeldToken } from '../core/timing.js'
-import { isNewer } from '../core/token.js'
+import { decodeSessionToken } from '../core/token.js'
 import type { Transport } from '../core/transport.js'
-import type { RefreshError } from '../errors/RefreshError.js'
 import type { AnySessionKeeperError } from '../errors/AnySessionKeeperError.js'
-import type { TabChannel } from '../tabs/channel.js'
-import type { LockManagerLike } from '../tabs/locks.js'
-import { DELAYS } from './delays.js'
-import type { AgentEvent } from './events.js'
-import type { ResolvedOptions } from './options.js'
-import { isAuthoritative, readCookie } from './adoption.js'
-import { TabView } from './view.js'
-import { runRefresh, type Trigger } from './refreshRun.js'
-import {
-  deriveView,
-  dueAt,
-  LOADING_STATE,
-  newStats,
-  type AgentFacts,
-  type SessionState,
-  type SessionStats,
-  type TokenSource,
-} from './state.js'
+import { TabChannel } from '../tabs/channel.js'
+import { ChannelLock } from '../tabs/channelLock.js'
+import { browserLocks, type LockManagerLike, soloLocks } from '../tabs/locks.js'
+import type { TabMessage } from '../tabs/protocol.js'
+import { cookieValue, type ResolvedOptions } from './options.js'
+import { eventOf } from './receive.js'
+import { runRefresh } from './refreshRun.js'
+import { type AgentState, INITIAL_AGENT_STATE, isDue, isUsable, publicState, type SessionState, type SessionStats } from './state.js'
+import { type AgentEvent, type Effect, type Trigger, transition, type TransitionInput, wakeAt } from './transition.js'
 
 /**
- * One tab's view of the session: the token held, when to refresh it, and the refresh itself
- * under the cross-tab lock. Everything that changes what the tab knows arrives as an
- * `AgentEvent` and goes through `apply`, the only writer of its state. Tabs agree through
- * messages; every decision is re-made from the token and the clock, so a lost or late message
- * costs at most one extra request.
+ * One tab's agent: it holds the state, feeds every input (timer, page, channel, answers, the
+ * app's calls) through `transition` as an event, stores the result with one write, and runs the
+ * effects. It owns the resources the effects need: the channel, the lock, the timer, the run in
+ * flight.
  */
-export class Agent extends TabView {
+export class Agent {
+  #state: AgentState = INITIAL_AGENT_STATE
   readonly store: Store<SessionState>
-  readonly stats: SessionStats = newStats()
-  #inflight: Promise<void> | null = null
-  readonly #timer: WakeTimer
   /** Wakes `getToken()` and the handoff waits on every state change. */
   readonly changes: Changes
-  readonly #clock: Clock
-  readonly #env: Environment
+  readonly #timer: WakeTimer
+  #channel: TabChannel | null = null
+  #locks: LockManagerLike = soloLocks
+  #run: Promise<void> | null = null
+  #teardown: (() => void) | null = null
+  /** Settles when the start-up wait for other tabs is over. */
+  ready: Promise<void> = Promise.resolve()
 
   constructor(
     readonly options: ResolvedOptions,
     readonly tabId: string,
     readonly transport: Transport,
-    public channel: TabChannel | null = null,
-    public locks: LockManagerLike | null = null,
   ) {
-    super()
-    this.#clock = options.clock
-    this.#env = options.environment
-    this.changes = new Changes(this.#clock)
-    this.store = new Store<SessionState>({ ...LOADING_STATE, online: this.#env.isOnline(), tabId })
-    this.#timer = new WakeTimer(this.#clock, (lateByMs) => {
-      this.stats.timerCallbacks++
-      if (lateByMs > DELAYS.lateTimerMs) this.stats.lateTimers++
-      this.check()
-    })
+    this.changes = new Changes(options.clock)
+    this.store = new Store<SessionState>(publicState(this.#state, options.clock.now(), undefined, options.environment.isOnline(), tabId))
+    this.#timer = new WakeTimer(options.clock, (lateByMs) => this.dispatch({ type: 'tick', cookie: cookieValue(options), lateByMs }))
   }
 
-  get lastError(): AnySessionKeeperError | null {
-    return this.store.get().error
+  get state(): AgentState {
+    return this.#state
   }
 
-  setRunning(running: boolean): void {
-    this._running = running
-    if (running) this._loading = true
-    else this.#timer.cancel()
-    this.changes.notify()
+  get stats(): SessionStats {
+    const { stats } = this.#state
+    return { ...stats, messagesIgnored: stats.messagesIgnored + (this.#channel?.ignored ?? 0) }
   }
 
-  /** The start-up wait for other tabs is over: refreshes may begin. */
-  finishLoading(): void {
-    this._loading = false
-    this.check()
+  /** The one way in: the event's transition is stored, then its effects run. */
+  dispatch(event: AgentEvent): void {
+    const input = this.#input()
+    const { state, effects } = transition(this.#state, event, input)
+    const changed = state !== this.#state
+    this.#state = state
+    this.store.set(publicState(state, input.now, input.refreshMarginMs, input.online, this.tabId))
+    for (const effect of effects) this.#perform(effect)
+    // The timer follows the state (the latest, should an effect have dispatched meanwhile).
+    const at = wakeAt(this.#state, this.#input())
+    if (at === null) this.#timer.cancel()
+    else this.#timer.at(at)
+    if (changed) this.changes.notify()
   }
 
-  /** A token that will still be valid when the caller uses it (a few hundred ms from now). */
-  isUsable(now = this.#clock.now()): boolean {
-    return this._held !== null && now < localExpiry(this._held) - DELAYS.minValidityMs
-  }
-
-  isDue(now = this.#clock.now()): boolean {
-    const due = dueAt(this.#facts(), now)
-    return due !== null && now >= due
-  }
-
-  #facts(): AgentFacts {
+  #input(): TransitionInput {
+    const { clock, environment, refreshMarginMs, lockTimeoutMs, initialToken } = this.options
     return {
-      held: this._held,
-      signedOut: this._signedOut,
-      loading: this._loading,
-      suspect: this._suspect,
-      busy: this.#inflight !== null || this._remote !== null,
-      retryAt: this.retryAt,
-      configuredMarginMs: this.options.refreshMarginMs,
-      atExpiry: this._atExpiry,
-      recovery: this.recoveryError !== null,
+      now: clock.now(),
+      online: environment.isOnline(),
+      visible: environment.isVisible(),
+      focused: environment.hasFocus(),
+      tabId: this.tabId,
+      refreshMarginMs,
+      lockTimeoutMs,
+      appSuppliesTokens: initialToken !== undefined,
     }
   }
 
-  /** Applies one event: the only place where this tab's state changes. */
-  apply(event: AgentEvent): void {
-    const now = this.#clock.now()
-    switch (event.type) {
-      case 'token':
-        return this.#adopt(event.held, event.source, event.from, event.suspect ?? false)
-      case 'no-progress':
-        this._backoff = { attempt: event.attempt, retryAt: event.retryAt, error: null }
-        return this.publish()
-      case 'clock-measured':
-        if (this._held?.token.raw === event.held.token.raw) this._held = event.held
-        this._suspect = false
-        return this.publish()
-      case 'refresh-failed':
-        if (event.local) this.stats.refreshFailures++
-        this._remote = null
-        this._backoff = { attempt: event.attempt, retryAt: event.retryAt, error: event.error }
-        if (event.local && this._held) {
-          const { code, message } = event.error
-          const retryAt = Number.isFinite(event.retryAt) ? event.retryAt : null
-          this.channel?.post({
-            type: 'refresh-failed',
-            sessionId: this._held.token.sessionId,
-            code,
-            message: message.slice(0, 500),
-            attempt: event.attempt,
-            retryAt,
-          })
-        }
-        return this.publish({ error: event.error })
-      case 'recovery':
-        if (event.local) this.stats.refreshFailures++
-        if (this._held?.token.raw !== event.tokenRaw || this.recoveryError) return
-        this._recovery = { tokenRaw: event.tokenRaw, error: event.error }
-        this._remote = null
-        this._backoff = null
-        if (event.local) {
-          const reason = event.error.reason ?? 'unknown'
-          this.channel?.post({ type: 'recovery', sessionId: this._held.token.sessionId, token: event.tokenRaw, reason })
-        }
-        this.publish({ error: event.error })
-        this.options.onRecoveryRequired?.(event.error)
-        return this.#env.dispatch?.('session-keeper:recovery', { error: event.error, state: this.store.get() })
-      case 'refresh-at-expiry':
-        if (event.local) this.stats.refreshFailures++
-        this._remote = null
-        this._backoff = event.retryAt > now ? { attempt: 0, retryAt: event.retryAt, error: null } : this._backoff
-        if (!this._atExpiry) {
-          this._atExpiry = true
-          if (event.local) this.channel?.post({ type: 'mode', refreshAtExpiry: true, retryAt: event.retryAt })
-        }
-        return this.publish()
-      case 'session-ended':
-        return this.#endSession(event.error, event.broadcast)
-      case 'remote-refreshing':
-        this._remote = { from: event.from, since: now }
-        this.publish()
-        // Stand by behind the refresher: if it dies mid-refresh, the lock passes to us.
-        return void this.refresh('standby')
-      case 'error':
-        return this.publish({ error: event.error })
-      case 'remote-done':
-        this._remote = null
-        return
-      case 'ignored':
-        this.stats.messagesIgnored++
-        return
+  #perform(effect: Effect): void {
+    const { options } = this
+    switch (effect.type) {
+      case 'post':
+        return this.#channel?.post(effect.message)
+      case 'start-refresh':
+        return this.#startRun(effect.trigger)
+      case 'tick-after':
+        return void options.clock.setTimeout(() => this.check(), effect.ms)
+      case 'call-on-recovery':
+        return options.onRecoveryRequired?.(effect.error)
+      case 'dispatch':
+        return options.environment.dispatch?.(effect.name, { error: effect.error, state: this.store.get() })
+      case 'delete-cookie':
+        return options.environment.deleteCookie(options.cookieName)
     }
   }
 
-  /**
-   * Adopts a token if it is newer than the one held (or a session switch already vetted). This
-   * tab's own refresh answer is authoritative over anything learned from the channel.
-   */
-  #adopt(next: HeldToken, source: TokenSource, from: string, suspect: boolean): void {
-    const current = this._held
-    if (next.token.sessionId === this._endedSessionId) return
-    if (from === this._remote?.from) this._remote = null
-    const same = current?.token.raw === next.token.raw
-    const authoritative = source === 'refresh' && current !== null && isAuthoritative(next, current, this._heldSource)
-    if (same || (!authoritative && !isNewer(next.token, current?.token ?? null))) {
-      // The same token, now with a (better) clock measurement: keep the token, take the clock.
-      if (same && next.skewKnown && (!current!.skewKnown || source === 'refresh')) {
-        this._held = next
-        this._suspect = false
-      } else if (source === 'tab' && !same) this.stats.messagesIgnored++
-      if (source === 'refresh' && !same) this._backoff = null
-      return this.publish(source === 'refresh' ? { error: null } : {})
+  /** Opens the channel and the lock, listens to the page, reads the first token, greets the tabs. */
+  start(): void {
+    if (this.#teardown) return
+    const o = this.options
+    const opened = o.channel(`session-keeper:v1:${o.channelName}`)
+    const channel = opened ? new TabChannel(opened, this.tabId) : null
+    this.#channel = channel
+    const chosen = o.locks === undefined ? browserLocks() : o.locks
+    this.#locks = chosen ?? (channel ? new ChannelLock(channel, o.clock, o.random) : soloLocks)
+    const offMessages = channel?.on((message) => this.#receive(message))
+    const offPage = o.environment.listen((reason) =>
+      this.dispatch({ type: 'wake', reason: reason === 'cookie' ? 'cookie' : 'other', cookie: cookieValue(o) }),
+    )
+    this.#teardown = () => {
+      offMessages?.()
+      offPage()
+      channel?.close()
+      this.#channel = null
+      this.dispatch({ type: 'stop' })
     }
-    if (source === 'tab') this.stats.tokensFromTabs++
-    this._held = next
-    this._heldSource = source
-    this._suspect = suspect
-    this._signedOut = false
-    this._backoff = null
-    this._recovery = null
-    if (this._remote && source !== 'refresh') this._remote = null
-    this.publish({ error: null, lastUpdate: { source, tabId: from, at: this.#clock.now() } })
+    this.dispatch(this.#startEvent())
+    // Without a fresh token of our own, give the other tabs a moment to share theirs.
+    const fresh = () => isUsable(this.#state, o.clock.now()) && !isDue(this.#state, o.clock.now(), o.refreshMarginMs)
+    const wait = channel && !fresh() ? this.changes.until(fresh, o.helloWaitMs) : Promise.resolve()
+    this.ready = wait.then(() => this.dispatch({ type: 'loaded', cookie: cookieValue(o) }))
   }
 
-  /** Re-reads the clock and refreshes if due: on timers, page events and messages. */
+  #startEvent(): AgentEvent {
+    const { initialToken } = this.options
+    if (initialToken === undefined) return { type: 'start', token: cookieValue(this.options) }
+    try {
+      const raw = typeof initialToken === 'function' ? initialToken() : initialToken
+      return { type: 'start', token: raw ?? null }
+    } catch (error) {
+      return { type: 'start', token: null, error: error as AnySessionKeeperError }
+    }
+  }
+
+  stop(): void {
+    this.#teardown?.()
+    this.#teardown = null
+  }
+
+  /** Re-reads the clock and the cookie, and refreshes if due. */
   check(): void {
-    if (!this._running || this._loading) return
-    // While a refresh is in flight here or in another tab, the cookie its answer sets is not
-    // news: the token comes with its clock measurement, as an answer or over the channel.
-    if (!this.#inflight && !this._remote) readCookie(this)
-    const now = this.#clock.now()
-    if (this._remote && now - this._remote.since > this.options.lockTimeoutMs) this._remote = null
-    if (this.isDue(now) && this.#env.isOnline() && now >= this.retryAt) void this.refresh('scheduled')
-    this.publish()
+    this.dispatch({ type: 'tick', cookie: cookieValue(this.options) })
   }
 
-  /** Runs one refresh under the lock unless one is already running in this tab. */
+  /** Asks for a refresh; resolves when the run in this tab (if any) is over. */
   refresh(trigger: Trigger): Promise<void> {
-    if (this.#inflight) return this.#inflight
-    const start = this._held
-    if (start === null || this._signedOut || this.recoveryError) return Promise.resolve()
-    this.#inflight = runRefresh(this, trigger, start)
+    this.dispatch({ type: 'refresh', trigger })
+    return this.#run ?? Promise.resolve()
+  }
+
+  #startRun(trigger: Trigger): void {
+    const deps = { options: this.options, locks: this.#locks, transport: this.transport, tabId: this.tabId }
+    const host = {
+      state: () => this.#state,
+      dispatch: (event: AgentEvent) => this.dispatch(event),
+      until: (done: () => boolean, ms: number) => this.changes.until(done, ms),
+    }
+    this.#run = runRefresh(deps, host, trigger, this.#state.held!)
       .catch((error: unknown) => {
         // Our lock was stolen while we were frozen: the callback ran on, nothing to report.
         if ((error as { name?: string })?.name === 'AbortError') return
@@ -230,63 +169,30 @@ export class Agent extends TabView {
         })
       })
       .finally(() => {
-        this.#inflight = null
-        this.publish()
+        this.#run = null
+        this.dispatch({ type: 'refresh-ended' })
       })
-    this.publish()
-    return this.#inflight
   }
 
-  /** An explicit `setToken` for a session that ended here revives it. */
-  forgetEnded(sessionId: string): void {
-    if (this._endedSessionId === sessionId) this._endedSessionId = null
+  /** A validated message from another tab, read as an event. */
+  #receive(message: TabMessage): void {
+    if (!this.#state.running || message.type === 'lock') return // `lock`: the fallback lock's own
+    const o = this.options
+    this.dispatch(
+      eventOf(message, this.#state, {
+        now: o.clock.now(),
+        retryMaxDelayMs: o.retryMaxDelayMs,
+        acceptOtherSessions: o.acceptOtherSessionsFromTabs,
+        cookieSessionId: () => sessionOf(cookieValue(o)),
+      }),
+    )
   }
+}
 
-  /** Ends the session in this tab, and in every tab when `broadcast`. */
-  #endSession(error: RefreshError | null, broadcast: boolean): void {
-    if (this._signedOut && this._held === null && !broadcast) return
-    const sessionId = this._held?.token.sessionId ?? null
-    if (sessionId) this._endedSessionId = sessionId
-    this._held = null
-    this._heldSource = null
-    this._signedOut = true
-    this._suspect = false
-    this._backoff = null
-    this._remote = null
-    this._recovery = null
-    if (this.options.initialToken === undefined) this.#env.deleteCookie(this.options.cookieName)
-    if (broadcast) this.channel?.post({ type: 'signed-out', sessionId, rejected: error !== null })
-    this.publish({ error })
-  }
-
-  /** Recomputes the state, notifies subscribers and waiters, and re-aims the timer. */
-  publish(patch: Partial<SessionState> = {}): void {
-    const now = this.#clock.now()
-    const { status, expiresAt, refreshAt } = deriveView(this.#facts(), now)
-    const token = this._held?.token
-    this.store.set({
-      status,
-      token: token?.raw ?? null,
-      sessionId: token?.sessionId ?? null,
-      userId: token?.userId ?? null,
-      expiresAt,
-      online: this.#env.isOnline(),
-      refreshAt: refreshAt === Infinity ? null : refreshAt,
-      ...patch,
-    })
-    this.#schedule(now, refreshAt, expiresAt)
-    this.changes.notify()
-  }
-
-  /** One timer: at the refresh time (later in tabs that are not in front), or at expiry. */
-  #schedule(now: number, refreshAt: number | null, expiresAt: number | null): void {
-    if (!this._running || this._loading || this.#inflight || refreshAt === null || expiresAt === null) {
-      return this.#timer.cancel()
-    }
-    const delay = this.#env.isVisible() ? (this.#env.hasFocus() ? 0 : DELAYS.visibleTabMs) : DELAYS.hiddenTabMs
-    let target = this.#env.isOnline() ? refreshAt + delay : Infinity
-    if (now < expiresAt) target = Math.min(target, expiresAt)
-    if (target === Infinity) this.#timer.cancel()
-    else this.#timer.at(target)
+function sessionOf(raw: string | null): string | null {
+  try {
+    return raw === null ? null : decodeSessionToken(raw).sessionId
+  } catch {
+    return null
   }
 }

@@ -2,18 +2,12 @@ import { systemClock } from '../core/clock.js'
 import { browserEnvironment } from '../core/environment.js'
 import { decodeSessionToken } from '../core/token.js'
 import { createTransport, type FetchLike } from '../core/transport.js'
-import type { AnySessionKeeperError } from '../errors/AnySessionKeeperError.js'
 import { NotStartedError } from '../errors/NotStartedError.js'
 import { TokenUnavailableError } from '../errors/TokenUnavailableError.js'
-import { browserChannel, TabChannel } from '../tabs/channel.js'
-import { ChannelLock } from '../tabs/channelLock.js'
-import { browserLocks, soloLocks } from '../tabs/locks.js'
-import { adoptFound, readCookie, shareHeld } from './adoption.js'
+import { browserChannel } from '../tabs/channel.js'
 import { Agent } from './agent.js'
-import { DELAYS } from './delays.js'
-import { receive } from './receive.js'
 import type { ResolvedOptions, SessionKeeperOptions } from './options.js'
-import type { SessionState, SessionStats } from './state.js'
+import { dueAt, isDue, isUsable, recoveryError, retryAt, type SessionState, type SessionStats } from './state.js'
 
 export interface GetTokenOptions {
   /** Refresh even if the token held is still fresh (e.g. after the API answered 401). */
@@ -66,63 +60,19 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     throw new TypeError('createSessionKeeper: `endpoint` must be the URL of the refresh proxy')
   }
   const o = resolveOptions(options)
-  const tabId = randomId()
   const transport = createTransport({ endpoint: o.endpoint, fetch: o.fetch, timeoutMs: o.requestTimeoutMs, headers: o.headers })
-  const agent = new Agent(o, tabId, transport)
-  let teardown: (() => void) | null = null
-  let ready: Promise<void> = Promise.resolve()
-
-  function start(): () => void {
-    if (teardown) return stop
-    agent.setRunning(true)
-    const opened = o.channel(`session-keeper:v1:${o.channelName}`)
-    const channel = opened ? new TabChannel(opened, tabId) : null
-    agent.channel = channel
-    const chosen = o.locks === undefined ? browserLocks() : o.locks
-    agent.locks = chosen ?? (channel ? new ChannelLock(channel, o.clock, o.random) : soloLocks)
-    const offMessages = channel?.on((message) => receive(agent, message))
-    // A cookie change is looked at a moment later: when it is a refresh answer's Set-Cookie, the
-    // token arrives first, measured, over the channel or as the answer itself.
-    const offEvents = o.environment.listen((reason) =>
-      reason === 'cookie' ? void o.clock.setTimeout(() => agent.check(), DELAYS.cookieSettleMs) : agent.check(),
-    )
-    teardown = () => {
-      offMessages?.()
-      offEvents()
-      channel?.close()
-      agent.channel = null
-      agent.setRunning(false)
-    }
-
-    readInitialToken()
-    channel?.post({ type: 'hello' })
-    // Without a fresh token of our own, give the other tabs a moment to share theirs.
-    const fresh = () => agent.isUsable() && !agent.isDue()
-    ready = (channel && !fresh() ? agent.changes.until(fresh, o.helloWaitMs) : Promise.resolve()).then(() => agent.finishLoading())
-    return stop
-  }
-
-  function readInitialToken(): void {
-    if (o.initialToken === undefined) return readCookie(agent)
-    try {
-      const raw = typeof o.initialToken === 'function' ? o.initialToken() : o.initialToken
-      if (raw !== null && raw !== undefined) adoptFound(agent, raw, 'startup')
-    } catch (error) {
-      agent.apply({ type: 'error', error: error as AnySessionKeeperError })
-    }
-  }
+  const agent = new Agent(o, randomId(), transport)
 
   function stop(): void {
-    teardown?.()
-    teardown = null
+    agent.stop()
   }
 
   async function getToken({ forceRefresh = false }: GetTokenOptions = {}): Promise<string | null> {
-    if (!agent.running) throw new NotStartedError('Call start() before getToken()')
-    await ready
+    if (!agent.state.running) throw new NotStartedError('Call start() before getToken()')
+    await agent.ready
     const deadline = o.clock.now() + o.getTokenTimeoutMs
     let refreshed = false
-    if (forceRefresh && agent.held) {
+    if (forceRefresh && agent.state.held) {
       // Wait for this refresh to finish (bounded), not merely for the next change of state.
       let finished = false
       void agent.refresh('force').finally(() => {
@@ -133,25 +83,31 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
       refreshed = true
     }
     for (;;) {
-      if (!agent.running) throw new NotStartedError('The keeper was stopped')
+      const state = agent.state
+      if (!state.running) throw new NotStartedError('The keeper was stopped')
       const now = o.clock.now()
-      if (agent.signedOut || agent.held === null) return null
+      if (state.signedOut || state.held === null) return null
       // A token whose age contradicts the clock gets one refresh before it is trusted.
-      if (agent.isUsable(now) && (refreshed || !agent.suspect)) {
-        if (agent.isDue(now)) agent.check() // refresh in the background; this token is still valid
-        return agent.held.token.raw
+      if (isUsable(state, now) && (refreshed || !state.suspect)) {
+        if (isDue(state, now, o.refreshMarginMs)) agent.check() // refresh in the background; this token is still valid
+        return state.held.token.raw
       }
-      const unavailable = (why: string) => new TokenUnavailableError(why, { cause: agent.recoveryError ?? agent.lastError ?? undefined })
-      if (agent.recoveryError)
-        throw unavailable('The token has expired and the proxy cannot refresh it: the page must go through Clerk (reload)')
+      const recovery = recoveryError(state)
+      const notBefore = retryAt(state)
+      const unavailable = (why: string) => new TokenUnavailableError(why, { cause: recovery ?? state.error ?? undefined })
+      if (recovery) throw unavailable('The token has expired and the proxy cannot refresh it: the page must go through Clerk (reload)')
       if (!o.environment.isOnline()) throw unavailable('Offline: no valid token and no way to refresh one')
-      if (agent.retryAt > deadline) throw unavailable(`No valid token: ${agent.lastError?.message ?? 'refresh failed'}`)
+      if (notBefore > deadline) throw unavailable(`No valid token: ${state.error?.message ?? 'refresh failed'}`)
       if (now >= deadline) throw unavailable(`No valid token within ${o.getTokenTimeoutMs} ms`)
-      if (now < agent.retryAt) await agent.changes.next(agent.retryAt - now)
+      // Refreshing at expiry, the token may look expired (its earliest expiry) a moment before
+      // the refresh is due (its latest): wait for that moment rather than ask for nothing.
+      const due = dueAt(state, now, o.refreshMarginMs) ?? now
+      if (now < notBefore) await agent.changes.next(notBefore - now)
+      else if (now < due) await agent.changes.next(Math.min(due, deadline) - now)
       else {
         await Promise.race([agent.refresh('demand'), agent.changes.next(deadline - now)])
         // Nothing to show for it (the lock went to a tab whose answer is still on its way): pause.
-        if (!agent.isUsable() && o.clock.now() >= agent.retryAt) await agent.changes.next(50)
+        if (!isUsable(agent.state, o.clock.now()) && o.clock.now() >= retryAt(agent.state)) await agent.changes.next(50)
       }
       refreshed = true
     }
@@ -179,21 +135,26 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
   }
 
   return {
-    start,
+    start() {
+      agent.start()
+      return stop
+    },
     stop,
     getToken,
     getState: () => agent.store.get(),
     subscribe: (listener) => agent.store.subscribe(listener),
     setToken(jwt) {
-      agent.forgetEnded(decodeSessionToken(jwt).sessionId)
-      if (!adoptFound(agent, jwt, 'setToken')) return false
-      shareHeld(agent, 'set')
+      decodeSessionToken(jwt) // a malformed token throws `TokenError` here, and changes nothing
+      const before = agent.state.held
+      agent.dispatch({ type: 'found', raw: jwt, source: 'setToken' })
+      const held = agent.state.held
+      if (held === before || held?.token.raw !== jwt) return false
       agent.check()
       return true
     },
-    signOut: () => agent.apply({ type: 'session-ended', error: null, broadcast: true }),
+    signOut: () => agent.dispatch({ type: 'session-ended', error: null, broadcast: true }),
     fetch: authFetch,
-    getStats: () => ({ ...agent.stats, messagesIgnored: agent.stats.messagesIgnored + (agent.channel?.ignored ?? 0) }),
+    getStats: () => agent.stats,
   }
 }
 

@@ -79,7 +79,7 @@ export interface SessionKeeperOptions {
   fetch?: FetchLike
   /** Time and timers. @default the globals */
   clock?: Clock
-  /** Source of randomness for jitter and tab ids. @default Math.random */
+  /** Source of randomness for backoff and lock-wait jitter (tab ids use their own). @default Math.random */
   random?: () => number
   /**
    * Lock manager; `null` forces the message-based fallback.
@@ -115,3 +115,8 @@ export interface SessionKeeperOptions {
 
 export type ResolvedOptions = Required<Omit<SessionKeeperOptions, 'initialToken' | 'refreshMarginMs' | 'locks' | 'onRecoveryRequired'>> &
   Pick<SessionKeeperOptions, 'initialToken' | 'refreshMarginMs' | 'locks' | 'onRecoveryRequired'>
+
+/** The `__session` cookie's value now, or null (none, or the app supplies tokens itself). */
+export function cookieValue(options: ResolvedOptions): string | null {
+  return options.initialToken === undefined ? options.environment.readCookie(options.cookieName) : null
+}

@@ -7,10 +7,10 @@ import {
   type BackoffOptions,
   type HeldToken,
 } from '../core/timing.js'
-import { DELAYS } from './delays.js'
+import { AT_EXPIRY_GRACE_MS } from './delays.js'
 import type { RefreshAnswer } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
-import type { AgentEvent } from './events.js'
+import type { AgentEvent } from './transition.js'
 
 export interface AttemptContext {
   /** The token the request carried. */
@@ -74,7 +74,7 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
     // `Retry-After` is whole seconds, rounded up: up to a second late. The token's own latest
     // expiry is the better time, unless the proxy's clock says it is more than a second off.
     const wait = Math.min(error.retryAfterMs ?? NOT_YET_EXPIRED_DEFAULT_MS, ctx.current.token.lifetimeMs)
-    const retryAt = Math.max(latestExpiry(ctx.current) + DELAYS.atExpiryGraceMs, ctx.receivedAt + wait - 1_000)
+    const retryAt = Math.max(latestExpiry(ctx.current) + AT_EXPIRY_GRACE_MS, ctx.receivedAt + wait - 1_000)
     events.push({ type: 'refresh-at-expiry', retryAt, local: true })
     return events
   }

@@ -2,19 +2,14 @@ import { MAX_SHARED_OFFSET_MS, type HeldToken } from '../core/timing.js'
 import { decodeSessionToken, isNewer, type SessionToken } from '../core/token.js'
 import { isRefreshErrorCode, RefreshError } from '../errors/RefreshError.js'
 import type { TabMessage } from '../tabs/protocol.js'
-import { shareHeld } from './adoption.js'
-import { DELAYS } from './delays.js'
-import type { Agent } from './agent.js'
-import type { AgentEvent } from './events.js'
+import { CHANNEL_FUTURE_TOLERANCE_MS } from './delays.js'
+import { type AgentState, failedAttempts } from './state.js'
+import type { AgentEvent } from './transition.js'
 
-/** What a tab knows when it reads a message: enough to judge it, nothing to change. */
+/** What a tab reads, besides its state, to judge a message. */
 export interface ReceiverView {
-  held: HeldToken | null
-  endedSessionId: string | null
   now: number
   retryMaxDelayMs: number
-  /** Failures in a row this tab knows of (-1: none). */
-  failedAttempts: number
   /** The session id of the token in the `__session` cookie now, or null. */
   cookieSessionId(): string | null
   /** The app supplies tokens itself and said that other tabs may switch sessions. */
@@ -33,10 +28,12 @@ const MAX_LIFETIME_MS = 86_400_000
  * tab towards a newer token, a later retry or the end of the session it holds, and every
  * number in them is bounded: any same-origin script can post here.
  */
-export function eventOf(message: Exclude<TabMessage, { type: 'hello' | 'lock' }>, view: ReceiverView): AgentEvent {
-  const ours = view.held?.token.sessionId
+export function eventOf(message: Exclude<TabMessage, { type: 'lock' }>, state: AgentState, view: ReceiverView): AgentEvent {
+  const ours = state.held?.token.sessionId
   const ignored: AgentEvent = { type: 'ignored' }
   switch (message.type) {
+    case 'hello':
+      return { type: 'hello' }
     case 'token': {
       let token: SessionToken
       try {
@@ -44,16 +41,16 @@ export function eventOf(message: Exclude<TabMessage, { type: 'hello' | 'lock' }>
       } catch {
         return ignored
       }
-      const held = trustedHold(token, message.offsetMs, message.offsetHighMs, message.skewKnown, view)
+      const held = trustedHold(token, message.offsetMs, message.offsetHighMs, message.skewKnown, state, view)
       return held ? { type: 'token', held, source: 'tab', from: message.from } : ignored
     }
     case 'refreshing':
       return message.sessionId === ours ? { type: 'remote-refreshing', from: message.from } : ignored
     case 'refresh-failed': {
-      if (message.sessionId !== ours || !view.held) return ignored
+      if (message.sessionId !== ours || !state.held) return ignored
       // Failures in a row only grow, across tabs: a repeated (or forged) report moves nothing.
       const attempt = Math.min(message.attempt, MAX_SHARED_ATTEMPT)
-      if (attempt <= view.failedAttempts) return ignored
+      if (attempt <= failedAttempts(state)) return ignored
       // Honoured as announced, even past the token's expiry (a real `Retry-After` outlasts it),
       // but never further out than this tab's own longest wait: a forged report delays at most
       // that long, once per failure count.
@@ -64,14 +61,14 @@ export function eventOf(message: Exclude<TabMessage, { type: 'hello' | 'lock' }>
       return { type: 'refresh-failed', error, attempt, retryAt, local: false }
     }
     case 'recovery': {
-      if (message.sessionId !== ours || message.token !== view.held?.token.raw) return ignored
+      if (message.sessionId !== ours || message.token !== state.held?.token.raw) return ignored
       const error = new RefreshError('recovery_required', 'The proxy cannot refresh this token; the page must go through Clerk', {
         reason: message.reason,
       })
       return { type: 'recovery', tokenRaw: message.token, error, local: false }
     }
     case 'mode':
-      if (!message.refreshAtExpiry || !view.held) return ignored
+      if (!message.refreshAtExpiry || !state.held) return ignored
       // The proxy's `Retry-After` holds in every tab, bounded as a failure report is.
       return { type: 'refresh-at-expiry', retryAt: Math.min(message.retryAt ?? 0, view.now + view.retryMaxDelayMs), local: false }
     case 'signed-out':
@@ -98,10 +95,11 @@ function trustedHold(
   offsetMs: number,
   offsetHighMs: number | undefined,
   skewKnown: boolean,
+  state: AgentState,
   view: ReceiverView,
 ): HeldToken | null {
-  const held = view.held
-  if (token.sessionId === view.endedSessionId) return null
+  const held = state.held
+  if (token.sessionId === state.endedSessionId) return null
   const sameSession = held !== null && token.sessionId === held.token.sessionId
   if (!sameSession && !view.acceptOtherSessions && view.cookieSessionId() !== token.sessionId) return null
   if (token.lifetimeMs > MAX_LIFETIME_MS) return null
@@ -110,45 +108,8 @@ function trustedHold(
   if (held?.skewKnown && Math.abs(offsetMs - held.offsetMs) > OFFSET_AGREEMENT_MS) return null
   // Judged on this tab's own estimate of the clock when it has one, else on the local clock.
   const reference = held?.skewKnown ? held.offsetMs : 0
-  if (token.issuedAt * 1000 + reference > view.now + DELAYS.channelFutureToleranceMs) return null
+  if (token.issuedAt * 1000 + reference > view.now + CHANNEL_FUTURE_TOLERANCE_MS) return null
   if (!isNewer(token, held?.token ?? null) && token.raw !== held?.token.raw) return null
   const high = offsetHighMs !== undefined && offsetHighMs >= offsetMs && offsetHighMs - offsetMs <= 60_000 ? offsetHighMs : undefined
   return { token, offsetMs, ...(high !== undefined ? { offsetHighMs: high } : {}), skewKnown }
-}
-
-/** Handles one message from another tab: answers `hello`, applies everything else as an event. */
-export function receive(agent: Agent, message: TabMessage): void {
-  if (!agent.running) return
-  if (message.type === 'lock') return // handled by the fallback lock
-  if (message.type === 'hello') {
-    if (agent.held && agent.isUsable()) {
-      shareHeld(agent, 'reply')
-      if (agent.refreshAtExpiry) agent.channel?.post({ type: 'mode', refreshAtExpiry: true })
-    } else if (agent.signedOut && agent.endedSessionId) {
-      agent.channel?.post({ type: 'signed-out', sessionId: agent.endedSessionId, rejected: false })
-    }
-    return
-  }
-  const { options } = agent
-  agent.apply(
-    eventOf(message, {
-      held: agent.held,
-      endedSessionId: agent.endedSessionId,
-      now: options.clock.now(),
-      retryMaxDelayMs: options.retryMaxDelayMs,
-      failedAttempts: agent.failedAttempts,
-      acceptOtherSessions: options.acceptOtherSessionsFromTabs,
-      cookieSessionId: () => cookieSessionId(agent),
-    }),
-  )
-}
-
-function cookieSessionId(agent: Agent): string | null {
-  if (agent.options.initialToken !== undefined) return null
-  const raw = agent.options.environment.readCookie(agent.options.cookieName)
-  try {
-    return raw === null ? null : decodeSessionToken(raw).sessionId
-  } catch {
-    return null
-  }
 }

@@ -1,114 +1,104 @@
-import type { Changes } from '../core/changes.js'
 import { localExpiry, refreshMarginMs, type HeldToken } from '../core/timing.js'
 import type { Transport } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
-import type { TabChannel } from '../tabs/channel.js'
 import { type LockManagerLike, withLock } from '../tabs/locks.js'
-import { readCookie, shareHeld } from './adoption.js'
-import { DELAYS } from './delays.js'
-import type { AgentEvent } from './events.js'
-import type { ResolvedOptions } from './options.js'
+import { LOCK_JITTER_MS, LOCK_RESERVE_MS, LOCK_WAIT_MIN_MS, RECENT_ANNOUNCEMENT_MS } from './delays.js'
+import { cookieValue, type ResolvedOptions } from './options.js'
 import { outcomeOf } from './outcome.js'
-import type { SessionStats } from './state.js'
+import { type AgentState, failedAttempts, isDue, recoveryError, retryAt } from './state.js'
+import type { AgentEvent, Trigger } from './transition.js'
 
-export type Trigger = 'scheduled' | 'standby' | 'demand' | 'force'
+/** What a refresh run needs besides its tab: the lock, the request, and the options that time them. */
+export interface RunDeps {
+  options: ResolvedOptions
+  locks: LockManagerLike
+  transport: Transport
+  tabId: string
+}
 
-/** What one refresh run reads of its tab, and the one way it changes it: `apply`. */
-export interface RefreshHost {
-  readonly options: ResolvedOptions
-  readonly tabId: string
-  readonly transport: Transport
-  readonly channel: TabChannel | null
-  readonly locks: LockManagerLike | null
-  readonly stats: SessionStats
-  readonly changes: Changes
-  readonly running: boolean
-  readonly held: HeldToken | null
-  readonly signedOut: boolean
-  readonly recoveryError: RefreshError | null
-  readonly remote: { readonly from: string; readonly since: number } | null
-  readonly retryAt: number
-  readonly failedAttempts: number
-  readonly loading: boolean
-  isDue(): boolean
-  apply(event: AgentEvent): void
+/** How a run sees its tab and reports to it: the state as it is now, and events. */
+export interface RunHost {
+  state(): AgentState
+  dispatch(event: AgentEvent): void
+  /** Resolves once `done()` holds (re-checked on every change of state) or after `ms`. */
+  until(done: () => boolean, ms: number): Promise<void>
 }
 
 /**
  * One refresh under the cross-tab lock: wait for the lock (bounded, so that a frozen holder is
  * stolen from in time), re-check whether it is still needed (another tab may have refreshed
- * meanwhile), and make one request, whose outcome becomes events for the tab to apply.
+ * meanwhile), and make one request, whose outcome becomes events for the tab.
  */
-export async function runRefresh(host: RefreshHost, trigger: Trigger, start: HeldToken): Promise<void> {
-  const { options } = host
-  const clock = options.clock
-  const name = `session-keeper:${options.channelName}:refresh`
+export async function runRefresh(deps: RunDeps, host: RunHost, trigger: Trigger, start: HeldToken): Promise<void> {
+  const { options } = deps
+  const { clock } = options
+  const lockName = `session-keeper:${options.channelName}:refresh`
   const stillNeeded = () => {
-    if (!host.running || host.signedOut || host.held === null || host.recoveryError) return false
-    if (trigger === 'force') return host.held.token.raw === start.token.raw
-    return host.isDue()
+    const s = host.state()
+    if (!s.running || s.signedOut || s.held === null || recoveryError(s)) return false
+    if (trigger === 'force') return s.held.token.raw === start.token.raw
+    return isDue(s, clock.now(), options.refreshMarginMs)
   }
   // Another tab's announced progress extends the wait, but never into the last seconds of the
   // token's life: a holder that keeps announcing and never answers cannot stall us past expiry.
-  const progressSince = (since: number) =>
-    host.remote !== null && host.remote.since > since && lockWaitMs(host) > DELAYS.lockWaitMinMs + DELAYS.lockJitterMs
+  const progressSince = (since: number) => {
+    const remote = host.state().remote
+    return remote !== null && remote.since > since && lockWaitMs(deps, host.state()) > LOCK_WAIT_MIN_MS + LOCK_JITTER_MS
+  }
   await withLock(
-    host.locks!,
-    name,
-    () => lockWaitMs(host),
+    deps.locks,
+    lockName,
+    () => lockWaitMs(deps, host.state()),
     clock,
     async (grant) => {
-      if (grant === 'stolen') host.stats.lockSteals++
-      if (!host.running) return
-      readCookie(host)
+      host.dispatch({ type: 'lock-granted', grant })
+      if (!host.state().running) return
+      const cookie = cookieValue(options)
+      if (cookie !== null) host.dispatch({ type: 'cookie-read', raw: cookie })
       if (!stillNeeded()) return
       // Another tab held the lock, or announced a refresh just now (two tabs can steal from one
       // frozen holder within moments of each other): its outcome may be on its way over the
       // channel (nothing orders a lock grant after a message), unless it died. Wait a moment.
-      const remote = host.remote
-      const announcedRecently = remote !== null && clock.now() - remote.since < DELAYS.recentAnnouncementMs
+      const remote = host.state().remote
+      const announcedRecently = remote !== null && clock.now() - remote.since < RECENT_ANNOUNCEMENT_MS
       if (grant === 'waited' || (grant === 'free' && remote) || (grant === 'stolen' && announcedRecently)) {
-        await host.changes.until(() => !stillNeeded() || clock.now() < host.retryAt, options.handoffWaitMs)
-        host.apply({ type: 'remote-done' })
+        await host.until(() => !stillNeeded() || clock.now() < retryAt(host.state()), options.handoffWaitMs)
+        host.dispatch({ type: 'remote-done' })
         if (!stillNeeded()) return
       }
       // A pending backoff holds for everyone, a forced refresh too (no request before `Retry-After`);
       // only "not until asked" (Infinity) gives way to being asked.
-      if (clock.now() < host.retryAt && (trigger !== 'force' || host.retryAt !== Infinity)) return
+      const notBefore = retryAt(host.state())
+      if (clock.now() < notBefore && (trigger !== 'force' || notBefore !== Infinity)) return
       if (!options.environment.isOnline()) return
-      await attempt(host, host.held!)
+      await attempt(deps, host, host.state().held!)
     },
     progressSince,
   )
 }
 
 /** One request to the proxy, by the tab holding the refresh lock; its outcome becomes events. */
-async function attempt(host: RefreshHost, current: HeldToken): Promise<void> {
-  const { options } = host
-  host.channel?.post({ type: 'refreshing', sessionId: current.token.sessionId })
-  host.stats.refreshRequests++
-  const sentAt = options.clock.now()
+async function attempt(deps: RunDeps, host: RunHost, current: HeldToken): Promise<void> {
+  const { clock, retryBaseDelayMs, retryMaxDelayMs, random } = deps.options
+  host.dispatch({ type: 'request-sent' })
+  const sentAt = clock.now()
   let answer: Awaited<ReturnType<Transport>> | RefreshError
   try {
-    answer = await host.transport(current.token)
+    answer = await deps.transport(current.token)
   } catch (error) {
     if (!(error instanceof RefreshError)) throw error
     answer = error
   }
-  if (!host.running) return
-  const { retryBaseDelayMs: baseDelayMs, retryMaxDelayMs: maxDelayMs, random } = options
+  if (!host.state().running) return
   const events = outcomeOf(answer, {
     current,
     sentAt,
-    receivedAt: options.clock.now(),
-    tabId: host.tabId,
-    previousAttempt: host.failedAttempts,
-    backoff: { baseDelayMs, maxDelayMs, random },
+    receivedAt: clock.now(),
+    tabId: deps.tabId,
+    previousAttempt: failedAttempts(host.state()),
+    backoff: { baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs, random },
   })
-  for (const event of events) host.apply(event)
-  // Shared even when it equals the token held (a replay, or issued within the same second):
-  // the others then learn its measured clock offset.
-  if (!(answer instanceof RefreshError) && host.held?.token.raw === answer.token.raw) shareHeld(host, 'refresh')
+  for (const event of events) host.dispatch(event)
 }
 
 /**
@@ -116,13 +106,12 @@ async function attempt(host: RefreshHost, current: HeldToken): Promise<void> {
  * 5 s, or half the refresh margin when that is shorter, so that a holder's slow answer inside a
  * short margin is still waited for.
  */
-function lockWaitMs(host: RefreshHost): number {
-  const { options } = host
-  const held = host.held
+function lockWaitMs({ options }: RunDeps, state: AgentState): number {
+  const held = state.held
   const left = held ? localExpiry(held) - options.clock.now() : Infinity
   const margin = held ? refreshMarginMs(held.token.lifetimeMs, options.refreshMarginMs) : Infinity
-  const reserve = Math.min(DELAYS.lockReserveMs, margin / 2)
-  const wait = Math.max(DELAYS.lockWaitMinMs, Math.min(options.lockTimeoutMs, left - reserve))
+  const reserve = Math.min(LOCK_RESERVE_MS, margin / 2)
+  const wait = Math.max(LOCK_WAIT_MIN_MS, Math.min(options.lockTimeoutMs, left - reserve))
   // Jitter, so that tabs behind the same frozen holder do not all steal at once.
-  return wait + Math.round(options.random() * DELAYS.lockJitterMs)
+  return wait + Math.round(options.random() * LOCK_JITTER_MS)
 }

@@ -1,12 +1,13 @@
 import { latestExpiry, localExpiry, plannedRefreshAt, refreshMarginMs, type HeldToken } from '../core/timing.js'
-import { DELAYS } from './delays.js'
+import { AT_EXPIRY_GRACE_MS, AT_EXPIRY_PLANNED_MS, MIN_VALIDITY_MS } from './delays.js'
 import type { AnySessionKeeperError } from '../errors/AnySessionKeeperError.js'
 import type { RefreshError } from '../errors/RefreshError.js'
 
 /**
  * - `loading`: started, still reading the cookie or asking the other tabs.
  * - `active`: a valid token is held.
- * - `refreshing`: a valid or expired token is held and a refresh is in flight in some tab.
+ * - `refreshing`: a valid or expired token is held and a refresh is in flight in some tab (or,
+ *   when the proxy refuses early refreshes, due within moments of the token's expiry).
  * - `expired`: the token held has expired and no refresh is in flight (offline, proxy down …).
  * - `signedOut`: no session (never had one, `signOut()`, or the proxy answered 401).
  */
@@ -71,22 +72,69 @@ export interface Backoff {
   error: RefreshError | null
 }
 
-/** What one tab knows, from which the public state and the timer are derived. */
-export interface AgentFacts {
-  held: HeldToken | null
-  signedOut: boolean
-  loading: boolean
-  /** A refresh is in flight in this tab or, as announced, in another. */
-  busy: boolean
-  /** The held token contradicts the clock and is due now. */
-  suspect: boolean
-  /** No retry before this time (0: none pending; Infinity: not until asked). */
-  retryAt: number
-  configuredMarginMs: number | undefined
-  /** The proxy refuses tokens before expiry: refresh once the token has surely expired. */
-  atExpiry: boolean
-  /** The proxy answered 409 for the token held: never due again. */
-  recovery: boolean
+/**
+ * Everything one tab knows, from which its public state and its timer are derived. Written only
+ * by `transition` (transition.ts); read by everyone.
+ */
+export interface AgentState {
+  readonly running: boolean
+  /** Started, still reading the cookie or asking the other tabs: no refresh yet. */
+  readonly loading: boolean
+  readonly held: HeldToken | null
+  /** Where the held token came from: a token learned from the channel yields to our own answer. */
+  readonly heldSource: TokenSource | null
+  readonly signedOut: boolean
+  /** A token found without a clock measurement that contradicts the local clock: due now. */
+  readonly suspect: boolean
+  /** The session that ended here: its tokens are never adopted again (late answers). */
+  readonly endedSessionId: string | null
+  readonly backoff: Backoff | null
+  /** A refresh run (lock, then request) is under way in this tab. */
+  readonly refreshing: boolean
+  /** Another tab announced a refresh and has not reported its outcome yet. */
+  readonly remote: { readonly from: string; readonly since: number } | null
+  /** The proxy answered 409 for this token: nobody asks for it again. */
+  readonly recovery: { readonly tokenRaw: string; readonly error: RefreshError } | null
+  /** The proxy refuses tokens before expiry: refresh at expiry instead. */
+  readonly atExpiry: boolean
+  /** The last error, or null after a success. */
+  readonly error: AnySessionKeeperError | null
+  readonly lastUpdate: SessionState['lastUpdate']
+  readonly stats: Readonly<SessionStats>
+}
+
+export const INITIAL_AGENT_STATE: AgentState = {
+  running: false,
+  loading: true,
+  held: null,
+  heldSource: null,
+  signedOut: false,
+  suspect: false,
+  endedSessionId: null,
+  backoff: null,
+  refreshing: false,
+  remote: null,
+  recovery: null,
+  atExpiry: false,
+  error: null,
+  lastUpdate: null,
+  stats: newStats(),
+}
+
+/** The 409 that stopped refreshes of the token held, if it did. */
+export function recoveryError(state: AgentState): RefreshError | null {
+  return state.recovery && state.recovery.tokenRaw === state.held?.token.raw ? state.recovery.error : null
+}
+
+/** Failures in a row so far (-1: none). */
+export const failedAttempts = (state: AgentState): number => state.backoff?.attempt ?? -1
+
+/** Retries are not allowed before this time (0: none pending; Infinity: not until asked). */
+export const retryAt = (state: AgentState): number => state.backoff?.retryAt ?? 0
+
+/** A token that will still be valid when the caller uses it (a few hundred ms from now). */
+export function isUsable(state: AgentState, now: number): boolean {
+  return state.held !== null && now < localExpiry(state.held) - MIN_VALIDITY_MS
 }
 
 /**
@@ -94,26 +142,32 @@ export interface AgentFacts {
  * `margin` before its expiry, timed on the issuer's clock (see `plannedRefreshAt`); or, when
  * the proxy refuses early refreshes, just after its latest possible expiry on the issuer's clock.
  */
-export function dueAt(
-  facts: Pick<AgentFacts, 'held' | 'suspect' | 'configuredMarginMs' | 'atExpiry' | 'recovery'>,
-  now: number,
-): number | null {
-  const { held } = facts
-  if (held === null || facts.recovery) return null
-  if (facts.suspect) return now
-  if (facts.atExpiry) return latestExpiry(held) + DELAYS.atExpiryGraceMs
-  return plannedRefreshAt(held, refreshMarginMs(held.token.lifetimeMs, facts.configuredMarginMs))
+export function dueAt(state: AgentState, now: number, marginMs: number | undefined): number | null {
+  const { held } = state
+  if (held === null || state.signedOut || recoveryError(state)) return null
+  if (state.suspect) return now
+  if (state.atExpiry) return latestExpiry(held) + AT_EXPIRY_GRACE_MS
+  return plannedRefreshAt(held, refreshMarginMs(held.token.lifetimeMs, marginMs))
 }
 
-/** `status`, `expiresAt` and `refreshAt` (Infinity when no retry is planned) at `now`. */
-export function deriveView(facts: AgentFacts, now: number) {
-  const { held, signedOut, loading, busy } = facts
+export function isDue(state: AgentState, now: number, marginMs: number | undefined): boolean {
+  const due = dueAt(state, now, marginMs)
+  return due !== null && now >= due
+}
+
+/**
+ * `status`, `expiresAt` and `refreshAt` (null without a token; Infinity when no retry is planned)
+ * at `now`. Refreshing at
+ * expiry, the token is (conservatively) past its expiry for a moment before the planned refresh
+ * goes out: that moment is part of the refresh, not an outage.
+ */
+export function deriveView(state: AgentState, now: number, marginMs: number | undefined) {
+  const { held, signedOut, loading } = state
+  const busy = state.refreshing || state.remote !== null
   const expiresAt = held ? localExpiry(held) : null
-  const due = signedOut ? null : dueAt(facts, now)
-  const refreshAt = due === null ? null : Math.max(due, facts.retryAt)
-  // Refreshing at expiry, the token is (conservatively) past its expiry for a moment before the
-  // planned refresh goes out: that moment is part of the refresh, not an outage.
-  const planned = facts.atExpiry && refreshAt !== null && refreshAt - now <= DELAYS.atExpiryPlannedMs
+  const due = dueAt(state, now, marginMs)
+  const refreshAt = due === null ? null : Math.max(due, retryAt(state))
+  const planned = state.atExpiry && refreshAt !== null && refreshAt - now <= AT_EXPIRY_PLANNED_MS
   const status: SessionStatus = signedOut
     ? 'signedOut'
     : held === null
@@ -126,6 +180,24 @@ export function deriveView(facts: AgentFacts, now: number) {
           ? 'active'
           : 'expired'
   return { status, expiresAt, refreshAt }
+}
+
+/** The public state of a tab: what `getState()` answers and subscribers receive. */
+export function publicState(state: AgentState, now: number, marginMs: number | undefined, online: boolean, tabId: string): SessionState {
+  const { status, expiresAt, refreshAt } = deriveView(state, now, marginMs)
+  const token = state.held?.token
+  return {
+    status,
+    token: token?.raw ?? null,
+    sessionId: token?.sessionId ?? null,
+    userId: token?.userId ?? null,
+    expiresAt,
+    refreshAt: refreshAt === Infinity ? null : refreshAt,
+    online,
+    error: state.error,
+    lastUpdate: state.lastUpdate,
+    tabId,
+  }
 }
 
 /** What a binding shows before a keeper has a state of its own, e.g. during server rendering. */

@@ -21,7 +21,8 @@ export type Transport = (current: SessionToken, signal?: AbortSignal) => Promise
 
 /**
  * The HTTP side of a refresh: one POST to the proxy as the README's wire protocol says, no
- * retries (retries are coordinated across tabs by the agent). Every failure is a RefreshError.
+ * retries (retries are coordinated across tabs by the agent). Every failure is a RefreshError,
+ * except an abort through `signal`, which is rethrown as it is.
  */
 export function createTransport(options: TransportOptions): Transport {
   const client = ky.create({

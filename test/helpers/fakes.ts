@@ -33,7 +33,7 @@ export class FakeEnvironment implements Environment {
   }
 }
 
-/** The proxy's wire codes for the statuses a script names (CONTRACT.md). */
+/** The proxy's wire codes for the statuses a script names (the README's wire protocol). */
 const WIRE_CODES: Record<number, string> = {
   400: 'invalid_request',
   401: 'session_ended',

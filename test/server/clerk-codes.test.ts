@@ -12,7 +12,7 @@ afterEach(async () => {
   stack = undefined
 })
 
-/** Every refusal of Clerk's catalogue → the proxy's wire answer (CONTRACT.md). */
+/** Every refusal of Clerk's catalogue → the proxy's wire answer (the README's wire protocol). */
 const WIRE: Record<string, [number, string]> = {
   session_refresh_session_not_found: [401, 'session_ended'],
   session_refresh_inactive_session: [401, 'session_ended'],

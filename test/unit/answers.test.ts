@@ -7,7 +7,7 @@ import { advance, jumpClock, useFakeTime } from '../helpers/time.js'
 /**
  * Every answer the agent can get, at every moment of a token's life, with three tabs: what each
  * tab's state says, what `getToken()` answers, and how many requests reach the proxy after it.
- * Expectations come from the contract's wire table (CONTRACT.md), by the kind of answer.
+ * Expectations come from the wire table (the README's "What each proxy answer does"), by the kind of answer.
  */
 
 type Body = 'contract' | 'unknown' | 'html' | 'empty'

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import {
   NotStartedError,
@@ -9,6 +10,7 @@ import {
   type SessionState,
 } from '../../src/index.js'
 import { ERROR_CODES } from '../../src/errors/codes.js'
+import { isRefreshErrorCode } from '../../src/errors/RefreshError.js'
 
 /** What an app writes; `npm run typecheck` fails if a case does not narrow to its class. */
 function describeError(error: AnySessionKeeperError): string {
@@ -48,6 +50,15 @@ describe('error codes', () => {
     expect(ERROR_CODES.token).toContain(new TokenError('x').code)
     expect(ERROR_CODES.tokenUnavailable).toContain(new TokenUnavailableError('x').code)
     expect(ERROR_CODES.notStarted).toContain(new NotStartedError('x').code)
-    for (const code of ERROR_CODES.refresh) expect(new RefreshError(code, 'x').code).toBe(code)
+    for (const code of ERROR_CODES.refresh) expect(isRefreshErrorCode(code)).toBe(true)
+    for (const code of [...ERROR_CODES.token, ...ERROR_CODES.tokenUnavailable, 'refresh_revoked']) expect(isRefreshErrorCode(code)).toBe(false)
+  })
+
+  it('are each documented in the README', () => {
+    const readme = readFileSync('README.md', 'utf8') // vitest runs from the package root
+    const undocumented = Object.values(ERROR_CODES)
+      .flat()
+      .filter((code) => !readme.includes(`\`${code}\``))
+    expect(undocumented).toEqual([])
   })
 })
