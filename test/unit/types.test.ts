@@ -51,7 +51,8 @@ describe('error codes', () => {
     expect(ERROR_CODES.tokenUnavailable).toContain(new TokenUnavailableError('x').code)
     expect(ERROR_CODES.notStarted).toContain(new NotStartedError('x').code)
     for (const code of ERROR_CODES.refresh) expect(isRefreshErrorCode(code)).toBe(true)
-    for (const code of [...ERROR_CODES.token, ...ERROR_CODES.tokenUnavailable, 'refresh_revoked']) expect(isRefreshErrorCode(code)).toBe(false)
+    for (const code of [...ERROR_CODES.token, ...ERROR_CODES.tokenUnavailable, 'refresh_revoked'])
+      expect(isRefreshErrorCode(code)).toBe(false)
   })
 
   it('are each documented in the README', () => {
