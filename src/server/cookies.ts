@@ -27,6 +27,14 @@ export function parseCookies(header: string | null): Map<string, string[]> {
 }
 
 /**
+ * The values of one cookie that can be used: distinct, not empty or only whitespace, at most
+ * `max`, in header order. An empty `__refresh_<suffix>=` is never a credential to send Clerk.
+ */
+export function usableValues(values: readonly string[] | undefined, max: number): string[] {
+  return [...new Set(values ?? [])].filter((value) => value.trim() !== '').slice(0, max)
+}
+
+/**
  * Clerk's cookie suffix: the first 8 characters of base64url(SHA-1(publishable key)). Clerk
  * names the refresh cookie `__refresh_<suffix>` and the session cookie also `__session_<suffix>`.
  */

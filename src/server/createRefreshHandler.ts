@@ -1,11 +1,12 @@
-import { systemClock } from '../core/clock.js'
 import { VERSION } from '../version.js'
-import { cookieSuffix, frontendApiOf, parseCookies, sessionCookie } from './cookies.js'
+import { parseCookies, sessionCookie, usableValues } from './cookies.js'
 import { BASE_HEADERS, errorResponse, ProxyError, recoveryRequired } from './errors.js'
 import { forwardedHeaders } from './headers.js'
-import { checkOptions, type RefreshEvent, type RefreshHandlerOptions } from './options.js'
-import { clientIp, ownOrigin, type ProxyTrust, type RequestContext } from './origin.js'
-import { createRefresher, type UpstreamBudget } from './refresher.js'
+import { createJwksCache, pemKey } from './jwks.js'
+import type { RefreshEvent, RefreshHandlerOptions } from './options.js'
+import { clientIp, ownOrigin, type RequestContext } from './origin.js'
+import { createRefresher } from './refresher.js'
+import { resolveOptions } from './resolveOptions.js'
 import { createStoreSecrets } from './secrets.js'
 import { createMemoryStore, createResilientStore } from './store.js'
 import { CLERK_API_VERSION, clerkUpstream, type RefreshSessionRequestBody } from './upstream.js'
@@ -14,17 +15,10 @@ import { createTokenVerifier } from './verify.js'
 
 export type RefreshHandler = (request: Request, context?: RequestContext) => Promise<Response>
 
-/**
- * A safe share of Clerk's Backend API quota, which is per instance and shared with the app's
- * other Backend API calls: half of 1,000 per 10 s in production (`pk_live_`), half of 100 per
- * 10 s in development.
- */
-function defaultBudget(publishableKey: string | undefined): UpstreamBudget {
-  return { max: publishableKey?.startsWith('pk_live_') ? 500 : 50, windowMs: 10_000 }
-}
-
 /** At most this many refresh cookies of the same name are tried (one real, the rest tossed). */
 const MAX_CREDENTIALS = 3
+/** A claim on a refresh outlives the call to Clerk by this much. */
+const CLAIM_MARGIN_MS = 1_000
 
 /**
  * The backend half of session-keeper: a fetch-standard handler (Next.js route handlers, Hono,
@@ -45,73 +39,49 @@ const MAX_CREDENTIALS = 3
  * export const POST = handler // Next.js: app/api/session/refresh/route.ts
  */
 export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHandler {
-  checkOptions(options)
-  const clock = options.clock ?? systemClock
-  const maxBodyBytes = options.maxBodyBytes ?? 8_192
-  const bodyTimeoutMs = options.bodyTimeoutMs ?? 5_000
-  const format = options.format ?? 'token'
-  const cookieOptions = options.cookies === false ? null : (options.cookies ?? {})
-  const sessionCookieName = cookieOptions?.name ?? '__session'
-  const trust: ProxyTrust = { trustProxy: options.trustProxy ?? false, trustedHops: options.trustedHops ?? 1 }
-  const apiUrl = options.apiUrl ?? 'https://api.clerk.com'
-  const fetchFn = options.fetch ?? ((input, init) => fetch(input, init))
+  const o = resolveOptions(options)
+  const { clock, trust } = o
+  const now = () => clock.now()
   const clerkHeaders = { 'Clerk-API-Version': CLERK_API_VERSION, 'User-Agent': `session-keeper/${VERSION}` }
-  const upstream =
-    options.upstream ??
-    clerkUpstream({ secretKey: options.secretKey!, apiUrl, timeoutMs: options.timeoutMs ?? 5_000, headers: clerkHeaders, fetch: fetchFn })
-  const suffix = options.publishableKey ? cookieSuffix(options.publishableKey) : Promise.resolve(null)
-  const refreshCookie = options.refreshCookieName ? Promise.resolve(options.refreshCookieName) : suffix.then((s) => `__refresh_${s}`)
-  const frontendApi = options.publishableKey ? frontendApiOf(options.publishableKey) : null
-  const verify =
-    (options.verifyTokens ?? Boolean(options.secretKey || options.jwtKey))
-      ? createTokenVerifier({
-          jwtKey: options.jwtKey,
-          apiUrl,
-          secretKey: options.secretKey,
-          headers: clerkHeaders,
-          fetch: fetchFn,
-          now: () => clock.now(),
-          issuer: options.issuer ?? (frontendApi ? `https://${frontendApi}` : undefined),
-        })
-      : null
-  const limits = options.rateLimit === false ? null : { perSession: 20, perClient: 120, windowMs: 60_000, ...options.rateLimit }
-  const storeSecret = options.storeSecret ?? options.secretKey ?? crypto.getRandomValues(new Uint32Array(8)).join('.')
-  const memory = createMemoryStore({ now: () => clock.now() })
+  // How Clerk is called, for the refresh and for its signing keys.
+  const clerk = { apiUrl: o.apiUrl, secretKey: o.secretKey, timeoutMs: o.timeoutMs, headers: clerkHeaders, fetch: o.fetch }
+  const upstream = o.upstream ?? clerkUpstream({ ...clerk, secretKey: o.secretKey! })
+  const keys = o.jwtKey ? pemKey(o.jwtKey) : createJwksCache({ ...clerk, now })
+  const verify = o.verifyTokens ? createTokenVerifier({ keys, issuer: o.issuer, now }) : null
+  const memory = createMemoryStore({ now })
   // A shared store (Redis) fails open to this process's memory, each call bounded in time.
-  const storeFor = options.store
-    ? createResilientStore(options.store, memory, { timeoutMs: options.storeTimeoutMs ?? 250, now: () => clock.now() })
-    : () => memory
-  const budget = options.upstreamBudget === false ? null : (options.upstreamBudget ?? defaultBudget(options.publishableKey))
+  const storeFor = o.store ? createResilientStore(o.store, memory, { timeoutMs: o.storeTimeoutMs, now }) : () => memory
   const refresh = createRefresher({
     upstream,
-    secrets: createStoreSecrets(storeSecret),
-    now: () => clock.now(),
-    earlyRefresh: options.earlyRefresh ?? 'auto',
-    limits,
-    budget,
-    random: options.random ?? Math.random,
-    claimTtlMs: (options.timeoutMs ?? 5_000) + 1_000,
+    secrets: createStoreSecrets(o.storeSecret),
+    now,
+    earlyRefresh: o.earlyRefresh,
+    rateLimit: o.rateLimit,
+    budget: o.upstreamBudget,
+    random: o.random,
+    claimTtlMs: o.timeoutMs + CLAIM_MARGIN_MS,
   })
   // With `origin` or `allowedOrigins`, those are the whole truth; else the request's own origin.
-  const configured = [...(options.origin ? [options.origin] : []), ...(options.allowedOrigins ?? [])]
-  const allowed = (origin: string, request: Request) =>
-    configured.length > 0 ? configured.includes(origin) : origin === ownOrigin(request, trust)
+  const allowedFor = (request: Request) => (o.configuredOrigins.length > 0 ? o.configuredOrigins : [ownOrigin(request, trust)])
 
   return async (request, context = {}) => {
-    const started = clock.now()
+    const started = now()
     const event: Omit<RefreshEvent, 'status' | 'code' | 'durationMs'> = {}
     const report = (status: number, code: RefreshEvent['code'], reason?: string) =>
-      options.onEvent?.({ status, code, ...(reason ? { reason } : {}), ...event, durationMs: clock.now() - started })
+      o.onEvent?.({ status, code, ...(reason ? { reason } : {}), ...event, durationMs: now() - started })
     try {
       // The envelope first: a foreign page, a form post or a GET never gets its body read.
-      const origin = checkEnvelope(request, (o) => allowed(o, request))
+      const origin = checkEnvelope(request, allowedFor(request))
       const cookies = parseCookies(request.headers.get('cookie'))
-      const parsed = parseRefreshBody(await readBody(request, maxBodyBytes, bodyTimeoutMs), cookies.get(sessionCookieName)?.[0])
+      const text = await readBody(request, o.maxBodyBytes, o.bodyTimeoutMs)
+      const parsed = parseRefreshBody(text, cookies.get(o.sessionCookieName)?.[0], o.sessionCookieName)
       event.sessionId = parsed.sessionId
-      const name = await refreshCookie
-      const credentials = [...new Set(cookies.get(name) ?? [])].slice(0, MAX_CREDENTIALS)
+      const name = await o.refreshCookieName
+      // Absent, or only empty values: nothing Clerk could accept, so Clerk is not asked.
+      const credentials = usableValues(cookies.get(name), MAX_CREDENTIALS)
       if (credentials.length === 0) {
-        throw recoveryRequired('refresh_cookie_missing', `No ${name} cookie came with the request; it is planted by Clerk's handshake`)
+        const sent = cookies.has(name) ? `The ${name} cookie came with no value` : `No ${name} cookie came with the request`
+        throw recoveryRequired('refresh_cookie_missing', `${sent}; it is planted by Clerk's handshake`)
       }
       await verify?.(parsed.token.raw, origin)
 
@@ -120,7 +90,7 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
         expired_token: parsed.token.raw,
         request_origin: origin,
         request_headers: forwardedHeaders(request.headers),
-        format,
+        format: o.format,
         // Only when a trusted proxy vouches for it; never a reverse proxy's own address.
         ...(trust.trustProxy && ip ? { request_originating_ip: ip } : {}),
       }
@@ -141,12 +111,13 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
 
       const headers = new Headers(BASE_HEADERS)
       const { jwt, cookies: directives } = outcome.result
-      if (directives && format === 'cookie') for (const directive of directives) headers.append('Set-Cookie', directive)
-      else if (cookieOptions) {
-        const secure = (options.origin ?? ownOrigin(request, trust)).startsWith('https:')
-        headers.append('Set-Cookie', sessionCookie(sessionCookieName, jwt, secure, cookieOptions))
-        const s = await suffix
-        if (s && cookieOptions.name === undefined) headers.append('Set-Cookie', sessionCookie(`__session_${s}`, jwt, secure, cookieOptions))
+      if (directives && o.format === 'cookie') for (const directive of directives) headers.append('Set-Cookie', directive)
+      else if (o.cookies) {
+        const secure = (o.origin ?? ownOrigin(request, trust)).startsWith('https:')
+        headers.append('Set-Cookie', sessionCookie(o.cookies.name, jwt, secure, o.cookies.attributes))
+        const suffix = await o.cookieSuffix
+        if (suffix && o.cookies.alsoSuffixed)
+          headers.append('Set-Cookie', sessionCookie(`__session_${suffix}`, jwt, secure, o.cookies.attributes))
       }
       report(200, 'refreshed')
       // `replayed`: the token may have been issued before this request (a stored result, or a call

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { RefreshHandler } from './createRefreshHandler.js'
 import { BASE_HEADERS, errorBody } from './errors.js'
+import { DEFAULTS } from './resolveOptions.js'
+import { bodyTooLarge } from './validate.js'
 
 export interface NodeHandlerOptions {
   /** Largest body taken from the socket; a larger `Content-Length` is refused unread. @default 8_192 */
@@ -29,13 +31,12 @@ declare module 'node:http' {
  * - A client that disconnects aborts the request's signal; every Set-Cookie is passed on.
  */
 export function toNodeHandler(handler: RefreshHandler | ((request: Request) => Promise<Response>), options: NodeHandlerOptions = {}) {
-  const limit = options.maxBodyBytes ?? 8_192
+  const limit = options.maxBodyBytes ?? DEFAULTS.maxBodyBytes
   return async (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<void> => {
     try {
       const declared = Number(req.headers['content-length'] ?? 0)
       if (declared > limit) {
-        const message = `The body must not exceed ${limit} bytes`
-        return send(req, res, 413, errorBody({ code: 'body_too_large', message }))
+        return send(req, res, 413, errorBody(bodyTooLarge(limit, `Content-Length is ${declared}`)))
       }
       const controller = new AbortController()
       res.on('close', () => {

@@ -1,11 +1,17 @@
 import type { Clock } from '../core/clock.js'
-import { frontendApiOf, type SessionCookieOptions } from './cookies.js'
+import type { FetchLike } from '../core/transport.js'
+import type { SessionCookieOptions } from './cookies.js'
+import type { EarlyRefresh } from './earlyRefresh.js'
 import type { ProxyErrorCode } from './errors.js'
-import type { EarlyRefresh, RateLimits, UpstreamBudget } from './refresher.js'
+import type { RateLimits, UpstreamBudget } from './limits.js'
 import type { RefreshStore } from './store.js'
 import type { Upstream } from './upstream.js'
-import type { FetchLike } from './verify.js'
 
+/**
+ * The options of `createRefreshHandler`. Their defaults are applied in one place,
+ * `resolveOptions.ts` (`DEFAULTS`); the README's "Proxy options" table lists every one of them
+ * (a test checks it against `OPTION_NAMES`).
+ */
 export interface RefreshHandlerOptions {
   /** Clerk secret key (`sk_live_…`/`sk_test_…`). Required unless `upstream` is given. */
   secretKey?: string
@@ -28,7 +34,11 @@ export interface RefreshHandlerOptions {
    * @default [] (only `origin`, or the request's own origin)
    */
   allowedOrigins?: string[]
-  /** Name of the refresh cookie. @default `__refresh_<suffix>` from the publishable key */
+  /**
+   * Name of the refresh cookie, for a backend other than Clerk (with `upstream`) or a cookie
+   * renamed in front of the app. Clerk's SDK never reads an unsuffixed `__refresh`.
+   * @default `__refresh_<suffix>` from the publishable key
+   */
   refreshCookieName?: string
   /**
    * The session cookies set on success: `__session` and `__session_<suffix>`, as Clerk's browser
@@ -46,19 +56,27 @@ export interface RefreshHandlerOptions {
   trustProxy?: boolean
   /** With `trustProxy`: how many proxies append to `X-Forwarded-For`. @default 1 */
   trustedHops?: number
-  /** Upstream timeout. @default 5_000 */
+  /**
+   * Longest one call to Clerk may take (the refresh, and the fetch of its signing keys); past it
+   * the answer is 504 `upstream_timeout`. A claim on a refresh lives 1 s longer.
+   * @default 5_000
+   */
   timeoutMs?: number
-  /** Largest accepted body. @default 8_192 */
+  /** Largest accepted body; a larger one is 413 (a larger `Content-Length` is refused unread). @default 8_192 */
   maxBodyBytes?: number
   /** The body must arrive within this time, or the answer is 408. @default 5_000 */
   bodyTimeoutMs?: number
   /** Replaces the call to Clerk, e.g. for another auth backend. */
   upstream?: Upstream
-  /** `fetch` used to call Clerk. @default globalThis.fetch */
+  /** `fetch` used to call Clerk (the refresh and the JWKS). @default globalThis.fetch, looked up at each call */
   fetch?: FetchLike
   /** Receives one event per request; events never contain tokens or keys. */
   onEvent?: (event: RefreshEvent) => void
-  /** Clock for expiry checks and limits. @default Date.now */
+  /**
+   * Clock for expiry checks, rate-limit windows, cached keys and what was learned about Clerk:
+   * an object with `now()` in ms since epoch (tests pass a fake one).
+   * @default `{ now: () => Date.now() }`
+   */
   clock?: Pick<Clock, 'now'>
   /**
    * Where refresh results (for idempotent replay), rate-limit counters and what was learned about
@@ -96,13 +114,19 @@ export interface RefreshHandlerOptions {
   /**
    * Whether tokens that have not expired are sent to Clerk. `'auto'`: until Clerk refuses one
    * (`session_refresh_session_token_ineligible`), then answer 503 `not_yet_expired` here,
-   * without spending Clerk's quota, for an hour. `'never'`: always answer that. `'always'`: ask Clerk.
+   * without spending Clerk's quota, for an hour; while that is not known yet, one request per
+   * process asks and the other unexpired tokens wait for its answer. `'never'`: always answer
+   * that. `'always'`: ask Clerk.
    * @default 'auto'
    */
   earlyRefresh?: EarlyRefresh
   /** Limits on calls to Clerk (kept in `store`); `false`: none. @default { perSession: 20, perClient: 120, windowMs: 60_000 } */
   rateLimit?: RateLimits | false
-  /** @default Math.random */
+  /**
+   * Random numbers in [0, 1): spread the `Retry-After` of rate-limited clients and name this
+   * instance's claims in the store (tests pass a seeded one).
+   * @default Math.random
+   */
   random?: () => number
 }
 
@@ -121,42 +145,36 @@ export interface RefreshEvent {
   store?: 'degraded'
 }
 
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/
-
-/** Start-up checks: a misconfiguration is a clear TypeError now, not a sign-out later. */
-export function checkOptions(options: RefreshHandlerOptions): void {
-  const fail = (message: string) => {
-    throw new TypeError(`createRefreshHandler: ${message}`)
-  }
-  if (!options.upstream && !options.secretKey) fail('`secretKey` is required (or pass `upstream`)')
-  if (!options.publishableKey && !options.refreshCookieName && !options.upstream) {
-    fail('`publishableKey` is required: the refresh cookie is `__refresh_<suffix>`, derived from it (or pass `refreshCookieName`)')
-  }
-  if (options.publishableKey !== undefined && frontendApiOf(options.publishableKey) === null) {
-    fail('`publishableKey` is not a Clerk publishable key (pk_test_… or pk_live_…)')
-  }
-  if (options.apiUrl !== undefined) {
-    let url: URL | undefined
-    try {
-      url = new URL(options.apiUrl)
-    } catch {
-      fail('`apiUrl` is not a URL')
-    }
-    if (url!.protocol !== 'https:' && !(url!.protocol === 'http:' && LOOPBACK.test(url!.hostname))) {
-      fail('`apiUrl` must be https (plain http only on loopback): the secret key and refresh tokens travel over it')
-    }
-  }
-  for (const origin of [options.origin, ...(options.allowedOrigins ?? [])]) {
-    if (origin === undefined) continue
-    let parsed: URL | undefined
-    try {
-      parsed = new URL(origin)
-    } catch {
-      // reported below
-    }
-    if (parsed?.origin !== origin) fail(`"${origin}" is not an origin (scheme://host[:port], no path)`)
-  }
-  if (options.trustedHops !== undefined && !(Number.isInteger(options.trustedHops) && options.trustedHops >= 1)) {
-    fail('`trustedHops` must be a whole number ≥ 1')
-  }
-}
+/**
+ * The name of every option, at runtime (for the README test). `satisfies` makes adding
+ * an option to the interface without adding it here a type error, and the other way round.
+ */
+export const OPTION_NAMES = {
+  secretKey: true,
+  publishableKey: true,
+  apiUrl: true,
+  origin: true,
+  allowedOrigins: true,
+  refreshCookieName: true,
+  cookies: true,
+  format: true,
+  trustProxy: true,
+  trustedHops: true,
+  timeoutMs: true,
+  maxBodyBytes: true,
+  bodyTimeoutMs: true,
+  upstream: true,
+  fetch: true,
+  onEvent: true,
+  clock: true,
+  store: true,
+  storeSecret: true,
+  storeTimeoutMs: true,
+  upstreamBudget: true,
+  jwtKey: true,
+  verifyTokens: true,
+  issuer: true,
+  earlyRefresh: true,
+  rateLimit: true,
+  random: true,
+} as const satisfies Record<keyof RefreshHandlerOptions, true>

@@ -1,8 +1,7 @@
 import ky, { TimeoutError } from 'ky'
 import { decodeSessionToken } from '../core/token.js'
-import { parseRetryAfter } from '../core/transport.js'
+import { type FetchLike, parseRetryAfter } from '../core/transport.js'
 import { ProxyError, recoveryRequired } from './errors.js'
-import type { FetchLike } from './verify.js'
 
 /** Clerk's `RefreshSessionRequestBody`, as sent to `POST /v1/sessions/{id}/refresh`. */
 export interface RefreshSessionRequestBody {
@@ -55,8 +54,9 @@ export const SESSION_ENDED_CODES: readonly string[] = [
 const KEY_ERRORS: readonly string[] = ['clerk_key_invalid', 'authorization_header_format_invalid', 'could_not_authenticate_request']
 
 export function clerkUpstream(options: ClerkUpstreamOptions): Upstream {
+  const prefixUrl = options.apiUrl.replace(/\/+$/, '')
   const client = ky.create({
-    prefixUrl: options.apiUrl.replace(/\/+$/, ''),
+    prefixUrl,
     method: 'post',
     retry: 0,
     timeout: options.timeoutMs,
@@ -68,18 +68,44 @@ export function clerkUpstream(options: ClerkUpstreamOptions): Upstream {
   })
 
   return async (sessionId, body, signal, { suffixedCookies = false } = {}) => {
+    const path = `v1/sessions/${encodeURIComponent(sessionId)}/refresh`
     let response: Response
     try {
       const searchParams = suffixedCookies ? { suffixed_cookies: 'true' } : undefined
-      response = await client(`v1/sessions/${encodeURIComponent(sessionId)}/refresh`, { json: body, signal, searchParams })
+      response = await client(path, { json: body, signal, searchParams })
     } catch (error) {
-      if (error instanceof TimeoutError) throw new ProxyError(504, 'upstream_timeout', 'Clerk did not answer in time')
-      throw new ProxyError(503, 'upstream_unavailable', 'Clerk could not be reached', { 'Retry-After': '5' })
+      const message = describeFetchFailure(error, `${prefixUrl}/${path}`, options.timeoutMs)
+      if (error instanceof TimeoutError) throw new ProxyError(504, 'upstream_timeout', message)
+      throw new ProxyError(503, 'upstream_unavailable', message, { 'Retry-After': '5' })
     }
     const payload = await response.json().catch(() => undefined)
     if (response.status === 200) return readSuccess(payload, sessionId)
-    throw mapClerkFailure(response, payload)
+    throw mapClerkFailure(response, payload, `${prefixUrl}/${path}`)
   }
+}
+
+/** A URL for a message: without credentials (`https://user:pass@…` never appears). */
+export function displayUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    parsed.username = ''
+    parsed.password = ''
+    return parsed.href
+  } catch {
+    return '(an invalid URL)'
+  }
+}
+
+/**
+ * Why a call to Clerk got no answer, naming the URL tried and the network's error code
+ * (`ECONNREFUSED`, `ENOTFOUND`, …). Never a header: the secret key travels in one.
+ */
+export function describeFetchFailure(error: unknown, url: string, timeoutMs: number): string {
+  const name = (error as { name?: unknown } | null)?.name
+  if (name === 'TimeoutError') return `Clerk did not answer within ${timeoutMs} ms (${displayUrl(url)})`
+  const cause = (error as { cause?: { code?: unknown } } | null)?.cause?.code
+  const code = typeof cause === 'string' && /^[A-Z0-9_]{2,40}$/.test(cause) ? ` (${cause})` : ''
+  return `Clerk could not be reached at ${displayUrl(url)}${code}`
 }
 
 function readSuccess(payload: unknown, sessionId: string): UpstreamResult {
@@ -95,33 +121,54 @@ function readSuccess(payload: unknown, sessionId: string): UpstreamResult {
       .pop()
     jwt = session?.[1]
   }
+  let sid: string
   try {
-    if (decodeSessionToken(jwt).sessionId !== sessionId) throw new Error('sid')
+    sid = decodeSessionToken(jwt).sessionId
   } catch {
-    throw new ProxyError(502, 'upstream_bad_response', 'Clerk answered without a valid session token')
+    throw new ProxyError(502, 'upstream_bad_response', 'Clerk answered 200 without a session token')
+  }
+  if (sid !== sessionId) {
+    throw new ProxyError(
+      502,
+      'upstream_bad_response',
+      `Clerk answered 200 with a token of another session (${sid.slice(0, 100)}, not ${sessionId})`,
+    )
   }
   return { jwt: jwt as string, cookies }
 }
 
-/** Clerk's answer → the proxy's wire status (README, "Clerk's codes"). Only "the session is over" is a 401. */
-export function mapClerkFailure(response: Pick<Response, 'status' | 'headers'>, payload: unknown): ProxyError {
+/**
+ * Clerk's answer → the proxy's wire status (README, "Clerk's codes"). Only "the session is over"
+ * is a 401. `url`: the URL called, named in the messages of answers that suggest a wrong `apiUrl`.
+ */
+export function mapClerkFailure(response: Pick<Response, 'status' | 'headers'>, payload: unknown, url?: string): ProxyError {
   const { status } = response
+  const at = url ? ` to POST ${displayUrl(url)}` : ''
   const first = (payload as { errors?: { code?: unknown }[] } | undefined)?.errors?.[0]?.code
   const code = typeof first === 'string' ? first.slice(0, 100) : undefined
+  // Clerk's code, never its message: a message may quote what was sent.
+  const seen = `${status}${code ? ` ${code}` : ''}`
   if ((status === 401 || status === 403) && code !== undefined && KEY_ERRORS.includes(code)) {
-    return new ProxyError(502, 'upstream_auth_failed', 'Clerk refused the secret key', {}, code)
+    return new ProxyError(502, 'upstream_auth_failed', `Clerk refused the secret key (${seen}): check \`secretKey\``, {}, code)
   }
   if (status === 429) {
     const seconds = Math.min(60, Math.ceil((parseRetryAfter(response.headers.get('retry-after')) ?? 10_000) / 1000))
-    return new ProxyError(429, 'rate_limited', 'Too many refreshes; retry later', { 'Retry-After': String(seconds) }, code)
+    return new ProxyError(
+      429,
+      'rate_limited',
+      `Clerk rate-limited this refresh (${seen}); retry in ${seconds} s`,
+      { 'Retry-After': String(seconds) },
+      code,
+    )
   }
   if (status >= 500) {
-    return new ProxyError(503, 'upstream_unavailable', 'Clerk is unavailable', { 'Retry-After': '5' }, code)
+    return new ProxyError(503, 'upstream_unavailable', `Clerk is unavailable: it answered ${seen}${at}`, { 'Retry-After': '5' }, code)
   }
   if (status === 401 && code !== undefined && SESSION_ENDED_CODES.includes(code)) {
-    return new ProxyError(401, 'session_ended', 'The session has ended', {}, code)
+    return new ProxyError(401, 'session_ended', `The session has ended (${seen})`, {}, code)
   }
   // Clerk's own SDK treats every other refusal as "go through the handshake", never as a sign-out.
-  if (status === 401) return recoveryRequired(code ?? 'unknown', 'Clerk refused this refresh; the page must go through Clerk')
-  return new ProxyError(502, 'upstream_bad_response', `Clerk answered ${status}`, {}, code)
+  if (status === 401) return recoveryRequired(code ?? 'unknown', `Clerk refused this refresh (${seen}); the page must go through Clerk`)
+  const redirect = status >= 300 && status < 400 ? ' (a redirect, never followed)' : ''
+  return new ProxyError(502, 'upstream_bad_response', `Clerk answered ${seen}${at}${redirect}`, {}, code)
 }
