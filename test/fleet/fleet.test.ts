@@ -5,6 +5,7 @@
  */
 import { createServer } from 'node:http'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { sleep } from '../helpers/time.js'
 import { toNodeHandler } from '../../src/server/index.js'
 import { createClerkEmulator, type EmulatedSession } from '../../src/testing/index.js'
 import { startFleet, type Fleet } from '../helpers/fleet.js'
@@ -12,7 +13,6 @@ import { startRedis, type RedisServer } from '../helpers/redis.js'
 import { close, listen } from '../helpers/servers.js'
 
 const ORIGIN = 'http://app.fleet.test'
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 let redis: RedisServer
 let fleet: Fleet | undefined

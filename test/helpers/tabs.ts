@@ -1,5 +1,7 @@
 import { createSessionKeeper, type SessionKeeper, type SessionKeeperOptions } from '../../src/index.js'
+import { afterEach, beforeEach, vi } from 'vitest'
 import { FakeEnvironment, FakeLocks, FakeProxy } from './fakes.js'
+import { advance, useFakeTime } from './time.js'
 
 export interface Tab {
   id: string
@@ -49,6 +51,14 @@ export class World {
     return tab
   }
 
+  /** Opens `count` tabs (`t0`, `t1`, …; `optionsOf(i)` for each), starts them, and lets them settle. */
+  async openTabs(count: number, optionsOf: (index: number) => Parameters<World['open']>[1] = () => ({})): Promise<Tab[]> {
+    const tabs = Array.from({ length: count }, (_, i) => this.open(`t${i}`, optionsOf(i)))
+    for (const tab of tabs) tab.keeper.start()
+    await advance(300)
+    return tabs
+  }
+
   /** What a crash looks like from outside: no more messages, and the browser frees its locks. */
   crash(tab: Tab): void {
     for (const channel of tab.channels) channel.close()
@@ -59,4 +69,21 @@ export class World {
   closeAll(): void {
     for (const tab of this.tabs) tab.keeper.stop()
   }
+}
+
+/**
+ * A new World for each test, in fake time (from `startMs`), closed afterwards: registers the
+ * `beforeEach` and `afterEach` that every multi-tab test needs. `setup` receives the new World.
+ */
+export function worldPerTest(setup: (world: World) => void, startMs?: number): void {
+  let world: World | null = null
+  beforeEach(() => {
+    useFakeTime(startMs)
+    world = new World()
+    setup(world)
+  })
+  afterEach(() => {
+    world?.closeAll()
+    vi.useRealTimers()
+  })
 }

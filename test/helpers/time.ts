@@ -25,3 +25,6 @@ export async function advance(ms: number, stepMs = 50): Promise<void> {
 export function jumpClock(ms: number): void {
   vi.setSystemTime(Date.now() + ms)
 }
+
+/** Real time passing (servers, browsers); with fake timers, use `advance`. */
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

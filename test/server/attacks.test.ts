@@ -6,6 +6,7 @@
 import { connect } from 'node:net'
 import { createServer } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
+import { sleep } from '../helpers/time.js'
 import { createRefreshHandler, toNodeHandler } from '../../src/server/index.js'
 import { createClerkEmulator } from '../../src/testing/index.js'
 import { makeJwt } from '../helpers/jwt.js'
@@ -17,7 +18,6 @@ afterEach(async () => {
   stack = undefined
 })
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const bad = (s: Stack) => ({ cookie: `__refresh_${s.clerk.cookieSuffix}=attacker-guess` })
 
 /** Raw HTTP on a socket: what a non-browser client can send. Resolves with the response text. */

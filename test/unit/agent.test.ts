@@ -1,19 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { RefreshError, TokenUnavailableError, type SessionState } from '../../src/index.js'
 import { sessionJwt } from '../helpers/jwt.js'
-import { World } from '../helpers/tabs.js'
-import { advance, flush, jumpClock, useFakeTime } from '../helpers/time.js'
+import { worldPerTest, type World } from '../helpers/tabs.js'
+import { advance, flush, jumpClock } from '../helpers/time.js'
 
 let world: World
-beforeEach(() => {
-  useFakeTime()
-  world = new World()
-  world.proxy.latencyMs = 0 // answers at once, so awaiting getToken() needs no fake time
-  world.cookie = sessionJwt(Date.now())
-})
-afterEach(() => {
-  world.closeAll()
-  vi.useRealTimers()
+worldPerTest((w) => {
+  world = w
+  w.proxy.latencyMs = 0 // answers at once, so awaiting getToken() needs no fake time
+  w.cookie = sessionJwt(Date.now())
 })
 
 /** One tab, started, with its initial hello window passed. */

@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { decodeSessionToken, type RefreshError, TokenUnavailableError } from '../../src/index.js'
 import { sessionJwt } from '../helpers/jwt.js'
-import { World, type Tab } from '../helpers/tabs.js'
-import { advance, jumpClock, useFakeTime } from '../helpers/time.js'
+import { worldPerTest, type World, type Tab } from '../helpers/tabs.js'
+import { advance, jumpClock } from '../helpers/time.js'
 
 /**
  * Every answer the agent can get, at every moment of a token's life, with three tabs: what each
@@ -96,17 +96,12 @@ function responseOf(answer: Answer, body: Body, retryAfterS: number): Response |
 }
 
 let world: World
-beforeEach(() => {
-  useFakeTime()
-  world = new World()
-  world.proxy.latencyMs = 20
-  world.proxy.lifetimeS = LIFETIME_S
-  world.shareCookies()
-  world.cookie = sessionJwt(Date.now(), { lifetimeS: LIFETIME_S })
-})
-afterEach(() => {
-  world.closeAll()
-  vi.useRealTimers()
+worldPerTest((w) => {
+  world = w
+  w.proxy.latencyMs = 20
+  w.proxy.lifetimeS = LIFETIME_S
+  w.shareCookies()
+  w.cookie = sessionJwt(Date.now(), { lifetimeS: LIFETIME_S })
 })
 
 /** What `getToken()` answered: a token (and whether it was still valid), null, or the error. */

@@ -1,19 +1,17 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { fromRefresh, plannedRefreshAt, refreshMarginMs } from '../../src/core/timing.js'
 import { decodeSessionToken } from '../../src/index.js'
 import { sessionJwt } from '../helpers/jwt.js'
-import { World } from '../helpers/tabs.js'
-import { advance, useFakeTime } from '../helpers/time.js'
+import { worldPerTest, type World } from '../helpers/tabs.js'
+import { advance } from '../helpers/time.js'
 
 let world: World
-beforeEach(() => {
-  useFakeTime(Date.UTC(2026, 10, 26, 12, 0, 0, 137))
-  world = new World()
-})
-afterEach(() => {
-  world.closeAll()
-  vi.useRealTimers()
-})
+worldPerTest(
+  (w) => {
+    world = w
+  },
+  Date.UTC(2026, 10, 26, 12, 0, 0, 137),
+)
 
 describe('the clock-offset estimator', () => {
   it('intersects the intervals of successive refreshes and never passes the real offset', () => {

@@ -3,28 +3,23 @@
  * what it can and cannot make the tabs do. Deterministic: fake time, in-memory locks, real
  * BroadcastChannels.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { decodeSessionToken } from '../../src/index.js'
 import { PROTOCOL_VERSION } from '../../src/tabs/protocol.js'
 import { makeJwt, sessionJwt } from '../helpers/jwt.js'
-import { World, type Tab } from '../helpers/tabs.js'
-import { advance, flush, useFakeTime } from '../helpers/time.js'
+import { worldPerTest, type World, type Tab } from '../helpers/tabs.js'
+import { advance, flush } from '../helpers/time.js'
 
 let world: World
 let hostile: BroadcastChannel
-beforeEach(() => {
-  useFakeTime()
-  world = new World()
-  world.proxy.latencyMs = 20
-  world.shareCookies()
-  world.cookie = sessionJwt(Date.now())
-  hostile = new BroadcastChannel(`session-keeper:v1:${world.channelName}`)
+worldPerTest((w) => {
+  world = w
+  w.proxy.latencyMs = 20
+  w.shareCookies()
+  w.cookie = sessionJwt(Date.now())
+  hostile = new BroadcastChannel(`session-keeper:v1:${w.channelName}`)
 })
-afterEach(() => {
-  hostile.close()
-  world.closeAll()
-  vi.useRealTimers()
-})
+afterEach(() => hostile.close())
 
 const v = PROTOCOL_VERSION
 const post = (message: Record<string, unknown>) => hostile.postMessage({ v, from: 'evil', ...message })

@@ -1,26 +1,18 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { RefreshError, TokenUnavailableError, decodeSessionToken, type SessionKeeperError } from '../../src/index.js'
 import { sessionJwt } from '../helpers/jwt.js'
-import { World, type Tab } from '../helpers/tabs.js'
-import { advance, useFakeTime } from '../helpers/time.js'
+import { worldPerTest, type World, type Tab } from '../helpers/tabs.js'
+import { advance } from '../helpers/time.js'
 
 let world: World
-beforeEach(() => {
-  useFakeTime()
-  world = new World()
-  world.proxy.latencyMs = 20
-  world.cookie = sessionJwt(Date.now())
-})
-afterEach(() => {
-  world.closeAll()
-  vi.useRealTimers()
+worldPerTest((w) => {
+  world = w
+  w.proxy.latencyMs = 20
+  w.cookie = sessionJwt(Date.now())
 })
 
-async function openTabs(n: number, options: Parameters<World['open']>[1] = {}): Promise<Tab[]> {
-  const tabs = Array.from({ length: n }, (_, i) => world.open(`t${i}`, { ...options, env: { focused: i === 0, ...options.env } }))
-  for (const tab of tabs) tab.keeper.start()
-  await advance(300)
-  return tabs
+function openTabs(n: number, options: Parameters<World['open']>[1] = {}): Promise<Tab[]> {
+  return world.openTabs(n, (i) => ({ ...options, env: { focused: i === 0, ...options.env } }))
 }
 
 describe('409 recovery_required', () => {

@@ -1,26 +1,16 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { PROTOCOL_VERSION } from '../../src/tabs/protocol.js'
 import { sessionJwt } from '../helpers/jwt.js'
-import { World, type Tab } from '../helpers/tabs.js'
-import { advance, flush, useFakeTime } from '../helpers/time.js'
+import { worldPerTest, World, type Tab } from '../helpers/tabs.js'
+import { advance, flush } from '../helpers/time.js'
 
 let world: World
-beforeEach(() => {
-  useFakeTime()
-  world = new World()
-  world.cookie = sessionJwt(Date.now())
-})
-afterEach(() => {
-  world.closeAll()
-  vi.useRealTimers()
+worldPerTest((w) => {
+  world = w
+  w.cookie = sessionJwt(Date.now())
 })
 
-async function openTabs(count: number, options: Parameters<World['open']>[1] = {}): Promise<Tab[]> {
-  const tabs = Array.from({ length: count }, (_, i) => world.open(`tab${i}`, options))
-  for (const tab of tabs) tab.keeper.start()
-  await advance(300)
-  return tabs
-}
+const openTabs = (count: number, options: Parameters<World['open']>[1] = {}) => world.openTabs(count, () => options)
 
 const tokens = (tabs: Tab[]) => new Set(tabs.map((tab) => tab.keeper.getState().token))
 
