@@ -47,6 +47,13 @@ export class Agent {
     return this.#state
   }
 
+  /** The public state; one whose token has expired since is brought up to date first (timers run late). */
+  publicState(): SessionState {
+    const current = this.store.get()
+    if (current.token !== null && current.expiresAt !== null && this.options.clock.now() >= current.expiresAt) this.check()
+    return this.store.get()
+  }
+
   get stats(): SessionStats {
     const { stats } = this.#state
     return { ...stats, messagesIgnored: stats.messagesIgnored + (this.#channel?.ignored ?? 0) }

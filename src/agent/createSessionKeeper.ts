@@ -141,7 +141,7 @@ export function createSessionKeeper(options: SessionKeeperOptions): SessionKeepe
     },
     stop,
     getToken,
-    getState: () => agent.store.get(),
+    getState: () => agent.publicState(),
     subscribe: (listener) => agent.store.subscribe(listener),
     setToken(jwt) {
       decodeSessionToken(jwt) // a malformed token throws `TokenError` here, and changes nothing

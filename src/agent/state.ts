@@ -22,7 +22,10 @@ export type TokenSource = 'startup' | 'refresh' | 'tab' | 'cookie' | 'setToken'
 
 export interface SessionState {
   readonly status: SessionStatus
-  /** The session JWT, or null. */
+  /**
+   * The session JWT while it is valid (on this machine's clock, skew corrected), else null: an
+   * expired token is never offered as the current one. `getToken()` is what to send with a request.
+   */
   readonly token: string | null
   /** `sid` of the token. */
   readonly sessionId: string | null
@@ -188,7 +191,7 @@ export function publicState(state: AgentState, now: number, marginMs: number | u
   const token = state.held?.token
   return {
     status,
-    token: token?.raw ?? null,
+    token: token && now < expiresAt! ? token.raw : null,
     sessionId: token?.sessionId ?? null,
     userId: token?.userId ?? null,
     expiresAt,

@@ -76,6 +76,18 @@ describe('a single tab', () => {
     expect(keeper.getState().token).not.toBe(world.cookie)
   })
 
+  it('never offers an expired token in its state, even when its timer runs late', async () => {
+    world.proxy.script = [503, 503, 503]
+    world.proxy.retryAfter = '120'
+    const { keeper } = await startTab()
+    await advance(46_000) // the refresh failed; the token stays valid until 60 s
+    const { token, expiresAt } = keeper.getState()
+    expect(token).toBe(world.cookie)
+    jumpClock(expiresAt! - Date.now()) // the moment it expires, before any timer has run
+    expect(keeper.getState()).toMatchObject({ status: 'expired', token: null, sessionId: 'sess_1' })
+    expect(keeper.getState().error?.code).toBe('refresh_unavailable')
+  })
+
   it('keeps a valid token through failed refreshes and retries with backoff', async () => {
     world.proxy.script = [503, 503]
     const { keeper } = await startTab({ random: () => 0.5 })
