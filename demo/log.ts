@@ -1,19 +1,34 @@
 /** The demo's shared event log: each tab writes its own events and broadcasts them to the others. */
 export interface LogEntry {
   tab: string
-  kind: 'opened' | 'refresh' | 'received' | 'signedOut' | 'error' | 'signedIn'
+  /** `token`, `phase`: drawn on the timeline only; the others are also listed. */
+  kind: 'opened' | 'refresh' | 'received' | 'signedOut' | 'error' | 'signedIn' | 'request' | 'token' | 'phase'
   at: number
   text: string
-  /** For refresh/received: the token's iat, to pair a reception with its refresh. */
+  /** For refresh/received/token: the token's iat (to pair a reception with its refresh) and exp. */
   iat?: number
+  exp?: number
+  /** For token: where the tab got it (`SessionState.lastUpdate.source`). */
+  source?: string
+  /** For request: the proxy's HTTP status (0: no answer). */
+  status?: number
+  /** For phase: the tab's condition from now on (`ok`, `at-expiry`, `offline`, …). */
+  phase?: string
 }
 
-export function createLog(list: HTMLOListElement, colorOf: (tab: string) => string) {
+const LISTED = 40
+const KEPT = 2_000
+type Wire = { type: 'entry'; entry: LogEntry } | { type: 'history?' } | { type: 'history'; entries: LogEntry[] }
+
+export function createLog(list: HTMLOListElement, colorOf: (tab: string) => string, onChange: () => void = () => {}) {
   const entries: LogEntry[] = []
   const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('session-keeper-demo-log') : null
 
   function render() {
-    const rows = entries.slice(-200).reverse()
+    const rows = entries
+      .filter((e) => e.kind !== 'token' && e.kind !== 'phase')
+      .slice(-LISTED)
+      .reverse()
     list.replaceChildren(
       ...rows.map((entry) => {
         const li = document.createElement('li')
@@ -34,6 +49,7 @@ export function createLog(list: HTMLOListElement, colorOf: (tab: string) => stri
         return li
       }),
     )
+    onChange()
   }
 
   function delay(entry: LogEntry): string {
@@ -42,16 +58,30 @@ export function createLog(list: HTMLOListElement, colorOf: (tab: string) => stri
     return source ? ` (+${Math.max(0, entry.at - source.at)} ms after the refresh)` : ''
   }
 
-  function add(entry: LogEntry, broadcast = true) {
-    entries.push(entry)
+  const valid = (e: LogEntry | undefined): e is LogEntry =>
+    !!e && typeof e.tab === 'string' && typeof e.text === 'string' && typeof e.at === 'number' && typeof e.kind === 'string'
+  const key = (e: LogEntry) => `${e.tab}|${e.kind}|${e.at}|${e.text}`
+
+  function insert(incoming: LogEntry[]) {
+    const known = new Set(entries.map(key))
+    for (const entry of incoming) if (valid(entry) && !known.has(key(entry))) entries.push(entry)
     entries.sort((a, b) => a.at - b.at)
-    if (broadcast) channel?.postMessage(entry)
+    if (entries.length > KEPT) entries.splice(0, entries.length - KEPT)
     render()
   }
 
-  channel?.addEventListener('message', (event: MessageEvent<LogEntry>) => {
-    const e = event.data
-    if (e && typeof e.tab === 'string' && typeof e.text === 'string' && typeof e.at === 'number') add(e, false)
+  function add(entry: LogEntry) {
+    insert([entry])
+    channel?.postMessage({ type: 'entry', entry } satisfies Wire)
+  }
+
+  channel?.addEventListener('message', (event: MessageEvent<Wire>) => {
+    const message = event.data
+    if (message?.type === 'entry') insert([message.entry])
+    // A tab opened later asks for what happened before it: the others answer with their log.
+    else if (message?.type === 'history?') channel.postMessage({ type: 'history', entries } satisfies Wire)
+    else if (message?.type === 'history' && Array.isArray(message.entries)) insert(message.entries)
   })
+  channel?.postMessage({ type: 'history?' } satisfies Wire)
   return { add, entries }
 }

@@ -1,31 +1,73 @@
 import { createSessionKeeper, decodeSessionToken, type SessionState } from 'session-keeper'
 import { createLog } from './log.js'
+import { createTimeline } from './timeline.js'
 
-// The demo uses the library exactly as an app would.
-const keeper = createSessionKeeper({ endpoint: '/api/session/refresh' })
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
-
-const tab = keeper.getState().tabId.slice(0, 4).toUpperCase()
 const colorOf = (name: string) => `hsl(${[...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7)} 60% 45%)`
+const timeline = createTimeline($('timeline'), colorOf)
+const log = createLog($<HTMLOListElement>('log'), colorOf, () => timeline.render(log.entries, Date.now()))
+
+// The demo uses the library exactly as an app would; its `fetch` only notes each refresh request.
+const keeper = createSessionKeeper({ endpoint: '/api/session/refresh', fetch: noted })
+const tab = keeper.getState().tabId.slice(0, 4).toUpperCase()
 $('tab-badge').textContent = `Tab ${tab}`
 $('tab-badge').style.background = colorOf(tab)
 document.title = `session-keeper · Tab ${tab}`
-
-const log = createLog($<HTMLOListElement>('log'), colorOf)
 log.add({ tab, kind: 'opened', at: Date.now(), text: 'opened' })
 
+/** `fetch`, noting every refresh request and its answer in the shared log (refusals included). */
+async function noted(input: Request | string | URL, init?: RequestInit): Promise<Response> {
+  const at = Date.now()
+  try {
+    const response = await fetch(input, init)
+    const code = response.ok
+      ? ''
+      : await response
+          .clone()
+          .json()
+          .then(
+            (b: { error?: { code?: string } }) => b.error?.code ?? '',
+            () => '',
+          )
+    const text = response.ok ? `refresh request: 200 in ${Date.now() - at} ms` : `refresh request: ${response.status} ${code}`.trim()
+    log.add({ tab, kind: 'request', at, status: response.status, text })
+    return response
+  } catch (error) {
+    log.add({ tab, kind: 'request', at, status: 0, text: 'refresh request: no answer (network)' })
+    throw error
+  }
+}
+
+/** The tab's condition, as the timeline shades it. */
+function phaseOf(state: SessionState): string {
+  if (state.status === 'signedOut') return 'signed-out'
+  if (!state.online) return 'offline'
+  if (state.error?.code === 'recovery_required') return 'recovery'
+  if (state.error?.code === 'refresh_rate_limited') return 'rate-limited'
+  if (state.refreshAt !== null && state.expiresAt !== null && state.refreshAt >= state.expiresAt) return 'at-expiry'
+  return 'ok'
+}
+
 let previous: SessionState = keeper.getState()
+let phase = 'ok'
 keeper.subscribe((state) => {
   describeChange(previous, state)
   previous = state
+  const now = phaseOf(state)
+  if (now !== phase && state.status !== 'loading') log.add({ tab, kind: 'phase', at: Date.now(), phase: now, text: now })
+  phase = now
   render()
 })
 keeper.start()
+setInterval(() => timeline.render(log.entries, Date.now()), 1_000)
 
 function describeChange(before: SessionState, after: SessionState) {
   const at = Date.now()
   if (after.token && after.token !== before.token && after.lastUpdate) {
-    const iat = decodeSessionToken(after.token).issuedAt
+    const { issuedAt: iat, expiresAt: exp } = decodeSessionToken(after.token)
+    const source = after.lastUpdate.source
+    if (after.lastUpdate.at >= (before.lastUpdate?.at ?? 0))
+      log.add({ tab, kind: 'token', at, iat, exp, source, text: `token from ${source}` })
     const from = after.lastUpdate.tabId.slice(0, 4).toUpperCase()
     if (after.lastUpdate.source === 'refresh') log.add({ tab, kind: 'refresh', at, iat, text: 'refreshed the token through the proxy' })
     if (after.lastUpdate.source === 'tab')
@@ -50,7 +92,8 @@ function render() {
   const pill = $('status-pill')
   pill.textContent = state.status
   pill.className = `pill ${state.status}`
-  const signedIn = state.token !== null
+  // The session lasts while its token is renewed; `token` is null for the moments it has expired.
+  const signedIn = state.sessionId !== null && state.status !== 'signedOut'
   $('signed-in').hidden = !signedIn
   $('signed-out').hidden = signedIn || state.status === 'loading'
   $('user').textContent = state.userId ?? '—'
@@ -72,7 +115,15 @@ function tick() {
   const state = keeper.getState()
   const now = Date.now()
   $('expires-in').textContent = seconds(state.expiresAt === null ? null : state.expiresAt - now)
-  $('refresh-in').textContent = state.refreshAt === null ? '—' : state.refreshAt <= now ? 'now' : seconds(state.refreshAt - now)
+  const atExpiry = state.refreshAt !== null && state.expiresAt !== null && state.refreshAt >= state.expiresAt
+  $('refresh-in').textContent =
+    state.refreshAt === null
+      ? '—'
+      : state.refreshAt <= now
+        ? 'now'
+        : atExpiry
+          ? `${seconds(state.refreshAt - now)}, just after expiry: Clerk refuses early refreshes`
+          : `${seconds(state.refreshAt - now)}, before expiry`
   if (state.token && state.expiresAt) {
     const lifetime = decodeSessionToken(state.token).lifetimeMs
     $('expires-bar').style.width = `${Math.max(0, Math.min(100, ((state.expiresAt - now) / lifetime) * 100))}%`
@@ -139,8 +190,8 @@ for (const button of $('lifetime').querySelectorAll<HTMLButtonElement>('button')
     for (const b of $('lifetime').querySelectorAll('button')) b.classList.toggle('on', b === button)
   })
 }
+// Also in background tabs (at the browser's throttled pace): every tab shows the same counters.
 setInterval(async () => {
-  if (document.visibilityState !== 'visible') return
   const stats = await (await fetch('/demo-api/stats')).json()
   $('emulator-stats').textContent =
     `Refreshes at the emulator: ${stats.refreshes} · refused: ${stats.rejected} · failed by injection: ${stats.faulted}`
