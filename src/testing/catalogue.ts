@@ -53,7 +53,8 @@ const REQUIRED = ['expired_token', 'refresh_token', 'request_origin'] as const
 const OPTIONAL = ['request_headers', 'format', 'request_originating_ip'] as const
 const KNOWN = new Set<string>([...REQUIRED, ...OPTIONAL])
 
-const formError = (code: string, param: string, message: string) => clerkErrors(422, code, message, {}, { param_name: param })
+/** A 422 form error naming the parameter, as Clerk answers a bad or missing one. */
+export const formError = (code: string, param: string, message: string) => clerkErrors(422, code, message, {}, { param_name: param })
 
 /** Validates the body as Clerk's spec says: required fields, no others, `format` enum. */
 export function validateRefreshBody(body: unknown): RefreshBody | Response {

@@ -1,10 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { frontendApiOf } from '../server/cookies.js'
-import { clerkErrors, validateRefreshBody, type RefreshBody, type RefreshErrorCode } from './catalogue.js'
-import type { ClerkEmulatorOptions, EmulatedSession, EmulatorFaults, EmulatorStats, RecordedRequest } from './types.js'
-
-export type { ClerkEmulatorOptions, EmulatedSession, EmulatorFaults, EmulatorStats, RecordedRequest } from './types.js'
+import { clerkErrors, formError, validateRefreshBody, type RefreshBody, type RefreshErrorCode } from './catalogue.js'
+import { createClients } from './clients.js'
+import { createFrontendApi } from './frontendApi.js'
+import { createNonces } from './handshake.js'
 import { cookieSuffixSync, createSigningKey, publicJwk, publishableKeyFor, randomId, signJwt, verifyJwt } from './jwt.js'
+import type { ClerkEmulatorOptions, EmulatedSession, EmulatorFaults, EmulatorStats, InstanceType, RecordedRequest } from './types.js'
+
+export type { ClerkEmulatorOptions, EmulatedSession, EmulatorFaults, EmulatorStats, InstanceType, RecordedRequest } from './types.js'
 
 interface SessionRecord {
   userId: string
@@ -16,8 +19,27 @@ interface SessionRecord {
 const REFRESH_PATH = /\/v1\/sessions\/([^/]+)\/refresh$/
 const RECORDED_MAX = 1_000
 const DAY_SECONDS = 86_400
+const KEY_PREFIX: Record<InstanceType, string> = { production: 'pk_live_', development: 'pk_test_' }
 
-/** A local stand-in for Clerk's Backend API: `/v1/sessions/{id}/refresh` and `/v1/jwks`. */
+/** The instance type asked for, or the publishable key's; a contradiction is a TypeError now. */
+function instanceTypeOf(options: ClerkEmulatorOptions): InstanceType {
+  const { instanceType, publishableKey } = options
+  if (instanceType !== undefined && instanceType !== 'production' && instanceType !== 'development') {
+    throw new TypeError(`createClerkEmulator: \`instanceType\` must be 'production' or 'development', not ${JSON.stringify(instanceType)}`)
+  }
+  const fromKey = publishableKey?.startsWith('pk_live_') ? 'production' : publishableKey === undefined ? undefined : 'development'
+  if (instanceType && fromKey && instanceType !== fromKey) {
+    throw new TypeError(`createClerkEmulator: a ${instanceType} instance needs a ${KEY_PREFIX[instanceType]}… publishable key`)
+  }
+  return instanceType ?? fromKey ?? 'development'
+}
+
+/**
+ * A local stand-in for Clerk: the Backend API (`/v1/sessions/{id}/refresh`, `/v1/jwks`,
+ * `/v1/clients/handshake_payload`) in `handler`, and the part of the Frontend API that Clerk's
+ * server-side middleware meets (hosted sign-in and sign-out, the handshake, dev browsers) in
+ * `frontendHandler`.
+ */
 export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
   const key = createSigningKey()
   const settings = {
@@ -25,8 +47,10 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
     unexpiredTokens: options.unexpiredTokens ?? 'refuse',
   }
   const maxAgeMs = (options.expiredTokenMaxAgeSeconds ?? DAY_SECONDS) * 1000
-  const secretKey = options.secretKey ?? 'sk_test_emulator'
-  const publishableKey = options.publishableKey ?? publishableKeyFor('clerk.emulator.local')
+  const instanceType = instanceTypeOf(options)
+  const production = instanceType === 'production'
+  const secretKey = options.secretKey ?? (production ? 'sk_live_emulator' : 'sk_test_emulator')
+  const publishableKey = options.publishableKey ?? publishableKeyFor('clerk.emulator.local', production ? 'live' : 'test')
   const frontendApi = frontendApiOf(publishableKey)
   if (!frontendApi) throw new TypeError('createClerkEmulator: `publishableKey` is not a Clerk publishable key')
   const issuer = `https://${frontendApi}`
@@ -39,7 +63,9 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
   const consumed = new Map<string, number>()
   const recorded: RecordedRequest[] = []
   let faults: EmulatorFaults = {}
-  const counts: EmulatorStats = { refreshes: 0, rejected: 0, faulted: 0, bySession: {}, byCode: {} }
+  const counts: EmulatorStats = emptyStats()
+  const clients = createClients(now)
+  const nonces = createNonces(now)
 
   function issue(sessionId: string, record: SessionRecord): string {
     const iat = Math.floor(now() / 1000)
@@ -157,11 +183,59 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
       }
       return Response.json({ keys: [publicJwk(key)] })
     }
+    if (request.method === 'GET' && url.pathname.endsWith('/v1/clients/handshake_payload')) return handshakePayload(request, url)
     const match = REFRESH_PATH.exec(url.pathname)
     if (!match) return clerkErrors(404, 'resource_not_found', 'Not found')
     if (request.method !== 'POST') return clerkErrors(405, 'method_not_allowed', 'Use POST')
     return refresh(request, decodeURIComponent(match[1]!))
   }
+
+  /** `GET /v1/clients/handshake_payload?nonce=…` → `{ directives }`, once per nonce. */
+  function handshakePayload(request: Request, url: URL): Response {
+    if (!safeEqual(request.headers.get('authorization') ?? '', `Bearer ${secretKey}`)) {
+      return refuse('clerk_key_invalid', 'The provided Clerk Secret Key is invalid.')
+    }
+    const nonce = url.searchParams.get('nonce')
+    if (!nonce) return formError('form_param_missing', 'nonce', 'nonce must be included.')
+    const directives = nonces.take(nonce)
+    if (!directives) return clerkErrors(404, 'resource_not_found', 'No handshake payload for this nonce (unknown, used or expired).')
+    return Response.json({ directives }, { headers: { 'Cache-Control': 'no-store' } })
+  }
+
+  /** A new active session; its first token is issued by whoever hands it to the browser. */
+  function startSession(userId: string, origin: string): { sessionId: string; record: SessionRecord } {
+    const sessionId = randomId('sess_')
+    const record: SessionRecord = { userId, origin, refreshToken: randomId('', 32), active: true }
+    sessions.set(sessionId, record)
+    return { sessionId, record }
+  }
+
+  const frontendHandler = createFrontendApi({
+    instanceType,
+    now,
+    key,
+    suffix,
+    secure: secure !== '',
+    redirectOrigins: options.redirectOrigins ?? [],
+    clients,
+    nonces,
+    sessions: {
+      start: (userId, origin) => startSession(userId, origin).sessionId,
+      end(sessionId) {
+        const record = sessions.get(sessionId)
+        if (record) record.active = false
+      },
+      mint(sessionId) {
+        const record = sessions.get(sessionId)
+        if (!record?.active || deletedUsers.has(record.userId)) return null
+        return { jwt: issue(sessionId, record), refreshToken: record.refreshToken }
+      },
+    },
+    onHandshake(reason) {
+      counts.handshakes++
+      counts.byHandshakeReason[reason] = (counts.byHandshakeReason[reason] ?? 0) + 1
+    },
+  })
 
   async function handler(request: Request): Promise<Response> {
     const url = new URL(request.url)
@@ -194,8 +268,19 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
   }
 
   return {
-    /** Serves `POST /v1/sessions/{id}/refresh` and `GET /v1/jwks` (under any path prefix). */
+    /**
+     * Clerk's Backend API: `POST /v1/sessions/{id}/refresh`, `GET /v1/jwks` and
+     * `GET /v1/clients/handshake_payload` (under any path prefix).
+     */
     handler,
+    /**
+     * Clerk's Frontend API, mounted where the app tells Clerk's middleware it lives
+     * (`clerkMiddleware({ proxyUrl: '/__clerk' })`): `GET …/sign-in?redirect_url=…[&user_id=…]`,
+     * `GET …/sign-out?redirect_url=…`, `POST …/v1/client/sessions/{id}/end`,
+     * `GET …/v1/client/handshake?redirect_url=…&format=nonce|token&suffixed_cookies=…` and, on
+     * development instances, `POST …/v1/dev_browser`.
+     */
+    frontendHandler,
     /** `fetch` into the emulator without a socket; a dropped connection rejects like a network error. */
     fetch: async (input: Request | string | URL, init?: RequestInit): Promise<Response> => {
       const response = await handler(input instanceof Request && !init ? input : new Request(input, init))
@@ -207,9 +292,7 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
      * `azp`, which every refresh's `request_origin` must equal. @default origin 'http://localhost'
      */
     createSession({ userId = randomId('user_'), origin = 'http://localhost' }: { userId?: string; origin?: string } = {}): EmulatedSession {
-      const sessionId = randomId('sess_')
-      const record: SessionRecord = { userId, origin, refreshToken: randomId('', 32), active: true }
-      sessions.set(sessionId, record)
+      const { sessionId, record } = startSession(userId, origin)
       const sessionToken = issue(sessionId, record)
       const uat = String(Math.floor(now() / 1000))
       const cookies = [
@@ -259,10 +342,15 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
       return settings.unexpiredTokens
     },
     stats(): EmulatorStats {
-      return { ...counts, bySession: { ...counts.bySession }, byCode: { ...counts.byCode } }
+      return {
+        ...counts,
+        bySession: { ...counts.bySession },
+        byCode: { ...counts.byCode },
+        byHandshakeReason: { ...counts.byHandshakeReason },
+      }
     },
     resetStats(): void {
-      Object.assign(counts, { refreshes: 0, rejected: 0, faulted: 0, bySession: {}, byCode: {} })
+      Object.assign(counts, emptyStats())
       recorded.length = 0
     },
     /** The last requests (up to 1,000), oldest first. */
@@ -271,9 +359,15 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
     },
     secretKey,
     publishableKey,
+    /** `'production'` (a `pk_live_` key) or `'development'` (`pk_test_`, dev browsers). */
+    instanceType,
     issuer,
     cookieSuffix: suffix,
   }
+}
+
+function emptyStats(): EmulatorStats {
+  return { refreshes: 0, rejected: 0, faulted: 0, bySession: {}, byCode: {}, handshakes: 0, byHandshakeReason: {} }
 }
 
 export type ClerkEmulator = ReturnType<typeof createClerkEmulator>

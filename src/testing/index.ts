@@ -5,6 +5,7 @@ export type {
   EmulatedSession,
   EmulatorFaults,
   EmulatorStats,
+  InstanceType,
   RecordedRequest,
 } from './createClerkEmulator.js'
 export { REFRESH_ERROR_CODES } from './catalogue.js'
