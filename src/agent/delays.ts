@@ -24,3 +24,7 @@ export const COOKIE_SETTLE_MS = 300
 export const AT_EXPIRY_GRACE_MS = 50
 /** Refreshing at expiry, a token past expiry whose refresh is due within this long shows as `refreshing`. */
 export const AT_EXPIRY_PLANNED_MS = 2_500
+/** After a 409 `token_consumed`, the cookie is watched this long for the token that superseded ours. */
+export const SUPERSEDED_WAIT_MS = 2_000
+/** How often it is looked at meanwhile. */
+export const COOKIE_POLL_MS = 100

@@ -2,7 +2,7 @@ import { localExpiry, refreshMarginMs, type HeldToken } from '../core/timing.js'
 import type { Transport } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
 import { type LockManagerLike, withLock } from '../tabs/locks.js'
-import { LOCK_JITTER_MS, LOCK_RESERVE_MS, LOCK_WAIT_MIN_MS, RECENT_ANNOUNCEMENT_MS } from './delays.js'
+import { COOKIE_POLL_MS, LOCK_JITTER_MS, LOCK_RESERVE_MS, LOCK_WAIT_MIN_MS, RECENT_ANNOUNCEMENT_MS, SUPERSEDED_WAIT_MS } from './delays.js'
 import { cookieValue, type ResolvedOptions } from './options.js'
 import { outcomeOf } from './outcome.js'
 import { type AgentState, failedAttempts, isDue, recoveryError, retryAt } from './state.js'
@@ -90,6 +90,9 @@ async function attempt(deps: RunDeps, host: RunHost, current: HeldToken): Promis
     answer = error
   }
   if (!host.state().running) return
+  if (answer instanceof RefreshError && answer.code === 'recovery_required' && answer.reason === 'token_consumed') {
+    await awaitSupersedingCookie(deps, host, current)
+  }
   const events = outcomeOf(answer, {
     current,
     sentAt,
@@ -99,6 +102,23 @@ async function attempt(deps: RunDeps, host: RunHost, current: HeldToken): Promis
     backoff: { baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs, random },
   })
   for (const event of events) host.dispatch(event)
+}
+
+/**
+ * Clerk says the token was refreshed already, and the proxy kept no result: someone else refreshed
+ * it, usually Clerk's middleware on a page GET that carried it, whose answer sets the new
+ * `__session`. That answer may land a moment after ours: watch the cookie for a while before
+ * concluding that this browser needs recovery. A newer token of the session is adopted, and the
+ * recovery then concerns a token no longer held: it is dropped.
+ */
+async function awaitSupersedingCookie({ options }: RunDeps, host: RunHost, current: HeldToken): Promise<void> {
+  const giveUpAt = options.clock.now() + SUPERSEDED_WAIT_MS
+  for (;;) {
+    const cookie = cookieValue(options)
+    if (cookie !== null) host.dispatch({ type: 'cookie-read', raw: cookie })
+    if (host.state().held?.token.raw !== current.token.raw || options.clock.now() >= giveUpAt) return
+    await new Promise<void>((resolve) => options.clock.setTimeout(() => resolve(), COOKIE_POLL_MS))
+  }
 }
 
 /**

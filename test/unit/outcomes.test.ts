@@ -67,6 +67,45 @@ describe('409 recovery_required', () => {
   })
 })
 
+describe("a token Clerk's middleware refreshed first (409 token_consumed)", () => {
+  const consumed = () =>
+    Response.json(
+      { error: { code: 'recovery_required', reason: 'token_consumed', message: 'already refreshed' } },
+      { status: 409, headers: { date: new Date().toUTCString() } },
+    )
+
+  it("costs nothing when the middleware's cookie lands after the 409: adopted, no recovery, no reload", async () => {
+    const recovered: string[] = []
+    const tabs = await openTabs(2, { onRecoveryRequired: (error) => recovered.push(error.code) })
+    world.proxy.script = [consumed]
+    await advance(45_500) // the refresh went out and got the 409
+    expect(world.proxy.calls).toHaveLength(1)
+    const fromMiddleware = sessionJwt(Date.now())
+    for (const tab of tabs) tab.env.cookies.set('__session', fromMiddleware) // the page GET's answer, 300 ms later
+    await advance(2_500)
+    expect(recovered).toEqual([])
+    for (const { keeper, env } of tabs) {
+      expect(keeper.getState()).toMatchObject({ status: 'active', token: fromMiddleware, error: null })
+      expect(env.dispatched.map((e) => e.type)).toEqual([])
+    }
+    expect(world.proxy.calls).toHaveLength(1)
+    // And the next cycle refreshes the adopted token as usual.
+    await advance(60_000)
+    expect(world.proxy.calls.map((c) => c.token)).toContain(fromMiddleware)
+  })
+
+  it('is recovery when no newer token appears within the wait', async () => {
+    const recovered: string[] = []
+    const tabs = await openTabs(2, { onRecoveryRequired: (error) => recovered.push(error.code) })
+    world.proxy.script = [consumed]
+    await advance(45_500)
+    expect(recovered).toEqual([]) // still watching the cookie
+    await advance(2_500)
+    expect(recovered).toEqual(['recovery_required', 'recovery_required'])
+    for (const { keeper } of tabs) expect(keeper.getState().error?.code).toBe('recovery_required')
+  })
+})
+
 describe('401', () => {
   it('session_ended signs out every tab; a 401 with any other code is recovery, not a sign-out', async () => {
     const tabs = await openTabs(2)
