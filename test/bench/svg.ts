@@ -22,8 +22,21 @@ const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;
 
 export function barChart(chart: BarChart): string {
   const width = 720
-  const height = 376
-  const margin = { top: 48, right: 16, bottom: 88, left: 64 }
+  // The legend wraps: one row per width's worth of series names.
+  const legendRows: { name: string; color: string; x: number }[][] = [[]]
+  let lx = 64
+  chart.series.forEach((series, s) => {
+    const itemW = 24 + series.name.length * 6.6
+    if (lx + itemW > width - 16 && legendRows.at(-1)!.length > 0) {
+      legendRows.push([])
+      lx = 64
+    }
+    legendRows.at(-1)!.push({ name: series.name, color: series.color ?? PALETTE[s % PALETTE.length]!, x: lx })
+    lx += itemW
+  })
+  const legendH = legendRows.length * 16
+  const height = 360 + legendH
+  const margin = { top: 48, right: 16, bottom: 72 + legendH, left: 64 }
   const plotW = width - margin.left - margin.right
   const plotH = height - margin.top - margin.bottom
   const values = chart.series.flatMap((s) => s.values).filter((v): v is number => v !== null && Number.isFinite(v))
@@ -32,14 +45,15 @@ export function barChart(chart: BarChart): string {
   // Log scale from 1 (or the smallest value) to the next power of ten above the largest.
   const logMin = chart.log ? Math.floor(Math.log10(Math.max(0.1, Math.min(1, ...values)))) : 0
   const logMax = chart.log ? Math.ceil(Math.log10(max)) : 0
-  const linMax = niceCeiling(max)
+  const linStep = niceStep(max / 4)
+  const linMax = Math.ceil(max / linStep) * linStep
   const y = (v: number) =>
     chart.log
       ? margin.top + plotH - ((Math.log10(Math.max(v, 10 ** logMin)) - logMin) / (logMax - logMin)) * plotH
       : margin.top + plotH - (v / linMax) * plotH
   const ticks = chart.log
     ? Array.from({ length: logMax - logMin + 1 }, (_, i) => 10 ** (logMin + i))
-    : Array.from({ length: 5 }, (_, i) => (linMax / 4) * i)
+    : Array.from({ length: Math.round(linMax / linStep) + 1 }, (_, i) => linStep * i)
 
   const parts: string[] = []
   parts.push(`<text x="${margin.left}" y="24" class="title">${escape(chart.title)}</text>`)
@@ -65,15 +79,16 @@ export function barChart(chart: BarChart): string {
       )
       parts.push(`<text x="${x + barW / 2}" y="${top - 4}" class="value" text-anchor="middle">${escape(format(value))}</text>`)
     })
-    parts.push(`<text x="${margin.left + g * groupW + groupW / 2}" y="${margin.top + plotH + 18}" class="tick" text-anchor="middle">${escape(group)}</text>`)
+    parts.push(
+      `<text x="${margin.left + g * groupW + groupW / 2}" y="${margin.top + plotH + 18}" class="tick" text-anchor="middle">${escape(group)}</text>`,
+    )
   })
-  // Legend.
-  let lx = margin.left
-  chart.series.forEach((series, s) => {
-    const color = series.color ?? PALETTE[s % PALETTE.length]
-    parts.push(`<rect x="${lx}" y="${height - 54}" width="12" height="12" fill="${color}"/>`)
-    parts.push(`<text x="${lx + 16}" y="${height - 44}" class="tick">${escape(series.name)}</text>`)
-    lx += 24 + series.name.length * 6.6
+  legendRows.forEach((row, r) => {
+    const top = margin.top + plotH + 30 + r * 16
+    for (const item of row) {
+      parts.push(`<rect x="${item.x}" y="${top}" width="12" height="12" fill="${item.color}"/>`)
+      parts.push(`<text x="${item.x + 16}" y="${top + 10}" class="tick">${escape(item.name)}</text>`)
+    }
   })
   // The note, wrapped on words into at most two lines.
   const lines = wrap(chart.note ?? '', 118).slice(0, 2)
@@ -89,9 +104,10 @@ export function barChart(chart: BarChart): string {
   ].join('\n')
 }
 
-function niceCeiling(value: number): number {
-  const power = 10 ** Math.floor(Math.log10(value))
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= value) return step * power
+/** The smallest of 1, 2, 5 × 10ⁿ not below `value`. */
+function niceStep(value: number): number {
+  const power = 10 ** Math.floor(Math.log10(Math.max(value, 1e-9)))
+  for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power
   return 10 * power
 }
 
