@@ -33,7 +33,10 @@ try {
         await sleep(c.forMs + 500)
         const inside = app.requests.filter((r) => r.at >= t0 && r.at < t0 + c.forMs)
         const early = inside.filter((r) =>
-          inside.some((refused) => refused.by === 'edge' && r !== refused && r.at >= refused.at && r.at < refused.at + c.retryAfterSeconds * 1000 - 25),
+          inside.some(
+            (refused) =>
+              refused.by === 'edge' && r !== refused && r.at >= refused.at && r.at < refused.at + c.retryAfterSeconds * 1000 - 25,
+          ),
         )
         rows.push(`| ${engine.name} | ${count} | ${c.name} | ${inside.length} | ${early.length} |`)
         console.log(rows.at(-1))
@@ -45,4 +48,6 @@ try {
 } finally {
   await engine.close()
 }
-console.log(`\nbundle: ${IIFE_PATH}\n\n| engine | tabs | case | requests in the window | before Retry-After |\n|---|---:|---|---:|---:|\n${rows.join('\n')}`)
+console.log(
+  `\nbundle: ${IIFE_PATH}\n\n| engine | tabs | case | requests in the window | before Retry-After |\n|---|---:|---|---:|---:|\n${rows.join('\n')}`,
+)

@@ -18,7 +18,7 @@ export interface BarChart {
 }
 
 const PALETTE = ['#d65a28', '#8a5cc7', '#1f9d6a', '#b7791f', '#5f6b7a', '#2f6fde']
-const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 
 export function barChart(chart: BarChart): string {
   const width = 720
@@ -56,13 +56,13 @@ export function barChart(chart: BarChart): string {
     : Array.from({ length: Math.round(linMax / linStep) + 1 }, (_, i) => linStep * i)
 
   const parts: string[] = []
-  parts.push(`<text x="${margin.left}" y="24" class="title">${escape(chart.title)}</text>`)
+  parts.push(`<text x="${margin.left}" y="24" class="title">${escapeXml(chart.title)}</text>`)
   for (const tick of ticks) {
     parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${y(tick)}" y2="${y(tick)}" class="grid"/>`)
-    parts.push(`<text x="${margin.left - 6}" y="${y(tick) + 4}" class="tick" text-anchor="end">${escape(format(tick))}</text>`)
+    parts.push(`<text x="${margin.left - 6}" y="${y(tick) + 4}" class="tick" text-anchor="end">${escapeXml(format(tick))}</text>`)
   }
   parts.push(
-    `<text transform="translate(16 ${margin.top + plotH / 2}) rotate(-90)" class="tick" text-anchor="middle">${escape(chart.yLabel)}</text>`,
+    `<text transform="translate(16 ${margin.top + plotH / 2}) rotate(-90)" class="tick" text-anchor="middle">${escapeXml(chart.yLabel)}</text>`,
   )
   const groupW = plotW / chart.groups.length
   const barW = Math.min(48, (groupW * 0.8) / chart.series.length)
@@ -75,27 +75,29 @@ export function barChart(chart: BarChart): string {
       const top = y(value)
       const x = x0 + s * barW
       parts.push(
-        `<rect x="${x + 2}" y="${top}" width="${barW - 4}" height="${margin.top + plotH - top}" fill="${color}"><title>${escape(`${series.name}, ${group}: ${format(value)}`)}</title></rect>`,
+        `<rect x="${x + 2}" y="${top}" width="${barW - 4}" height="${margin.top + plotH - top}" fill="${color}"><title>${escapeXml(`${series.name}, ${group}: ${format(value)}`)}</title></rect>`,
       )
-      parts.push(`<text x="${x + barW / 2}" y="${top - 4}" class="value" text-anchor="middle">${escape(format(value))}</text>`)
+      parts.push(`<text x="${x + barW / 2}" y="${top - 4}" class="value" text-anchor="middle">${escapeXml(format(value))}</text>`)
     })
     parts.push(
-      `<text x="${margin.left + g * groupW + groupW / 2}" y="${margin.top + plotH + 18}" class="tick" text-anchor="middle">${escape(group)}</text>`,
+      `<text x="${margin.left + g * groupW + groupW / 2}" y="${margin.top + plotH + 18}" class="tick" text-anchor="middle">${escapeXml(group)}</text>`,
     )
   })
   legendRows.forEach((row, r) => {
     const top = margin.top + plotH + 30 + r * 16
     for (const item of row) {
       parts.push(`<rect x="${item.x}" y="${top}" width="12" height="12" fill="${item.color}"/>`)
-      parts.push(`<text x="${item.x + 16}" y="${top + 10}" class="tick">${escape(item.name)}</text>`)
+      parts.push(`<text x="${item.x + 16}" y="${top + 10}" class="tick">${escapeXml(item.name)}</text>`)
     }
   })
   // The note, wrapped on words into at most two lines.
   const lines = wrap(chart.note ?? '', 118).slice(0, 2)
-  lines.forEach((line, i) => parts.push(`<text x="${margin.left}" y="${height - 22 + i * 13}" class="note">${escape(line)}</text>`))
+  lines.forEach((line, i) => {
+    parts.push(`<text x="${margin.left}" y="${height - 22 + i * 13}" class="note">${escapeXml(line)}</text>`)
+  })
 
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escape(chart.title)}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeXml(chart.title)}">`,
     '<style>text{font:12px system-ui,sans-serif;fill:#1f2937}.title{font-size:15px;font-weight:600}.tick{fill:#4b5563}.value{font-size:11px;fill:#111827}.note{font-size:10px;fill:#6b7280}.grid{stroke:#e5e7eb}</style>',
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     ...parts,

@@ -155,25 +155,22 @@ describe.each(cases)("Clerk's middleware, %s instance, %s", (instanceType, middl
 
   // Tests of one instance type only are registered for it alone (nothing is skipped).
   const onlyFor = (type: typeof instanceType) => (type === instanceType ? it : () => {})
-  onlyFor('development')(
-    'gives a first visit a dev browser through one handshake (signed out), and a later sign-in one more',
-    async () => {
-      const browser = app.browser()
-      const visit = await browser.navigate('/')
-      expect(visit).toMatchObject({ status: 200, handshakes: 1 })
-      expect(visit.body).toContain('signed out')
-      expect(visit.url.href).toBe(`${app.origin}/`)
-      const devBrowser = browser.jar.get('__clerk_db_jwt')
-      expect(devBrowser).toMatch(/^dvb_/)
-      expect((await browser.navigate('/')).hops).toHaveLength(1) // nothing more to sync
-      clock.advance(3_000) // a person takes longer than the redirect-loop guard's 2 s to sign in
-      const signIn = await browser.signIn()
-      expect(signIn.handshakes).toBe(1)
-      expect(signIn.redirectCounts.every((count) => count === undefined || Number(count) <= 1)).toBe(true)
-      expect(browser.jar.get('__clerk_db_jwt')).toBe(devBrowser) // the same browser, now signed in
-      expect(app.clerk.stats().byHandshakeReason).toEqual({ 'dev-browser-missing': 1, 'dev-browser-sync': 1 })
-    },
-  )
+  onlyFor('development')('gives a first visit a dev browser through one handshake (signed out), and a later sign-in one more', async () => {
+    const browser = app.browser()
+    const visit = await browser.navigate('/')
+    expect(visit).toMatchObject({ status: 200, handshakes: 1 })
+    expect(visit.body).toContain('signed out')
+    expect(visit.url.href).toBe(`${app.origin}/`)
+    const devBrowser = browser.jar.get('__clerk_db_jwt')
+    expect(devBrowser).toMatch(/^dvb_/)
+    expect((await browser.navigate('/')).hops).toHaveLength(1) // nothing more to sync
+    clock.advance(3_000) // a person takes longer than the redirect-loop guard's 2 s to sign in
+    const signIn = await browser.signIn()
+    expect(signIn.handshakes).toBe(1)
+    expect(signIn.redirectCounts.every((count) => count === undefined || Number(count) <= 1)).toBe(true)
+    expect(browser.jar.get('__clerk_db_jwt')).toBe(devBrowser) // the same browser, now signed in
+    expect(app.clerk.stats().byHandshakeReason).toEqual({ 'dev-browser-missing': 1, 'dev-browser-sync': 1 })
+  })
 
   onlyFor('production')('a first visit without cookies is signed out with no handshake', async () => {
     const visit = await app.browser().navigate('/')
