@@ -1,63 +1,66 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Browser } from 'playwright-core'
 import { startApp, type App } from '../helpers/app.js'
-import { launchChromium } from '../helpers/chromium.js'
+import { RECORDER } from '../helpers/sampler.js'
+import { engines, useEngine } from './harness.js'
 
-let browser: Browser
 let app: App
 beforeAll(async () => {
-  browser = await launchChromium()
-  app = await startApp({ tokenLifetimeSeconds: 4 }, { dataset: { cookieName: '__session' } })
+  app = await startApp({ tokenLifetimeSeconds: 4 }, { dataset: { cookieName: '__session' }, head: RECORDER })
 })
 afterAll(async () => {
-  await browser?.close()
   await app?.close()
 })
 
-describe('the <script> build on a plain HTML page', () => {
+type Recorded = { __changes: { status: string }[]; __logs: string[]; __pageErrors: string[] }
+
+describe.each(engines)('[%s] the <script> build on a plain HTML page', (name) => {
+  const browser = useEngine(name)
+
   it('auto-starts from data-endpoint, exposes window.sessionKeeper and dispatches session-keeper:change', async () => {
-    const context = await browser.newContext()
-    await context.addInitScript(() => {
-      const seen: string[] = []
-      ;(window as unknown as { __events: string[] }).__events = seen
-      addEventListener('session-keeper:change', (e) => seen.push((e as CustomEvent).detail.status))
-    })
-    const page = await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', (e) => errors.push(e.message))
-    await page.goto(`${app.origin}/login`)
-    await page.waitForFunction(() => (window as unknown as { __events: string[] }).__events.includes('active'))
-    expect(
-      await page.evaluate(
-        () => typeof (window as unknown as { SessionKeeper: { createSessionKeeper: unknown } }).SessionKeeper.createSessionKeeper,
-      ),
-    ).toBe('function')
-    await page.waitForFunction(() => (window as unknown as { __events: string[] }).__events.includes('refreshing'), null, {
-      timeout: 8_000,
-    })
-    const token = await page.evaluate(() =>
-      (window as unknown as { sessionKeeper: { getToken(): Promise<string> } }).sessionKeeper.getToken(),
-    )
-    expect(token.split('.')).toHaveLength(3)
-    await expect.poll(() => app.requests.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(1) // the refresh reached the proxy
-    expect(errors).toEqual([])
-    await context.close()
+    const session = await browser.engine.newSession()
+    const before = app.requests.length
+    try {
+      const page = await session.open(`${app.origin}/login`, 'front')
+      await page.waitFor(() => (window as unknown as Recorded).__changes.some((c) => c.status === 'active'))
+      expect(
+        await page.evaluate(
+          () => typeof (window as unknown as { SessionKeeper: { createSessionKeeper: unknown } }).SessionKeeper.createSessionKeeper,
+        ),
+      ).toBe('function')
+      await page.waitFor(() => (window as unknown as Recorded).__changes.some((c) => c.status === 'refreshing'), undefined, {
+        timeoutMs: 8_000,
+      })
+      const token = await page.evaluate(() => window.sessionKeeper!.getToken())
+      expect(token!.split('.')).toHaveLength(3)
+      await expect.poll(() => app.requests.length, { timeout: 5_000 }).toBeGreaterThan(before) // the refresh reached the proxy
+      expect(await page.evaluate(() => (window as unknown as Recorded).__pageErrors)).toEqual([])
+    } finally {
+      await session.close()
+    }
   })
 
   it('data-on-recovery="reload" reloads the page when the proxy answers recovery_required', async () => {
     const recoveryApp = await startApp({ tokenLifetimeSeconds: 4, unexpiredTokens: 'accept' }, { dataset: { onRecovery: 'reload' } })
-    const context = await browser.newContext()
-    const page = await context.newPage()
-    await page.goto(`${recoveryApp.origin}/login`)
-    await page.waitForFunction(
-      () => (window as unknown as { sessionKeeper?: { getState(): { status: string } } }).sessionKeeper?.getState().status === 'active',
-    )
-    await context.clearCookies({ name: /^__refresh/ }) // the next refresh gets 409
-    const reloaded = page.waitForEvent('load', { timeout: 10_000 })
-    await reloaded
-    expect(recoveryApp.requests.filter((r) => r.status === 409)).toHaveLength(1)
-    await context.close()
-    await recoveryApp.close()
+    const session = await browser.engine.newSession()
+    try {
+      const page = await session.open(`${recoveryApp.origin}/login`, 'front')
+      await page.waitFor(() => window.sessionKeeper?.getState().status === 'active')
+      const loadedAt = await page.evaluate(() => performance.timeOrigin)
+      const served = recoveryApp.pageLoads.length
+      await session.clearCookies(/^__refresh/) // the next refresh gets 409
+      await page.waitFor((before) => performance.timeOrigin !== before && document.readyState === 'complete', loadedAt, {
+        timeoutMs: 10_000,
+        what: 'a reload',
+      })
+      // One 409, then the reload (here no Clerk handshake plants a new refresh cookie on the way,
+      // so the reloaded page meets a 409 of its own in turn).
+      const reloadedAt = recoveryApp.pageLoads[served]!
+      expect(reloadedAt).toBeDefined()
+      expect(recoveryApp.requests.filter((r) => r.status === 409 && r.at < reloadedAt)).toHaveLength(1)
+    } finally {
+      await session.close()
+      await recoveryApp.close()
+    }
   })
 
   it('a listener added after the script tag, as in the README, receives the first state', async () => {
@@ -65,29 +68,42 @@ describe('the <script> build on a plain HTML page', () => {
     const snippet = `<script>
   addEventListener('session-keeper:change', (e) => console.log(e.detail.status))
 </script>`
-    const firstApp = await startApp({ tokenLifetimeSeconds: 60, unexpiredTokens: 'accept' }, { after: snippet })
-    const context = await browser.newContext()
-    const page = await context.newPage()
-    const logged: string[] = []
-    page.on('console', (m) => logged.push(m.text()))
-    const started = Date.now()
-    await page.goto(`${firstApp.origin}/login`)
-    await expect.poll(() => logged, { timeout: 3_000 }).toContain('active')
-    expect(Date.now() - started).toBeLessThan(3_000) // not at the next refresh, 45 s away
-    await context.close()
-    await firstApp.close()
+    const firstApp = await startApp({ tokenLifetimeSeconds: 60, unexpiredTokens: 'accept' }, { after: snippet, head: RECORDER })
+    const session = await browser.engine.newSession()
+    try {
+      const started = Date.now()
+      const page = await session.open(`${firstApp.origin}/login`, 'front')
+      await page.waitFor(() => (window as unknown as Recorded).__logs.includes('active'), undefined, { timeoutMs: 3_000 })
+      expect(Date.now() - started).toBeLessThan(3_000) // not at the next refresh, 45 s away
+    } finally {
+      await session.close()
+      await firstApp.close()
+    }
   })
 
   it('without data-endpoint only defines window.SessionKeeper', async () => {
-    const page = await browser.newPage()
-    await page.setContent('<!doctype html><p>plain</p>')
-    await page.addScriptTag({ url: `${app.origin}/session-keeper.iife.js` })
-    const globals = await page.evaluate(() => ({
-      api: Object.keys((window as unknown as { SessionKeeper: object }).SessionKeeper).sort(),
-      keeper: 'sessionKeeper' in window,
-    }))
-    expect(globals.keeper).toBe(false)
-    expect(globals.api).toEqual(expect.arrayContaining(['createSessionKeeper', 'RefreshError', 'TokenError', 'decodeSessionToken']))
-    await page.close()
+    const session = await browser.engine.newSession()
+    try {
+      const page = await session.open(`${app.origin}/junk`, 'front')
+      await page.evaluate(
+        (src) =>
+          new Promise((resolve, reject) => {
+            const script = document.createElement('script')
+            script.src = src
+            script.onload = resolve
+            script.onerror = reject
+            document.head.append(script)
+          }).then(() => null),
+        `${app.origin}/session-keeper.iife.js`,
+      )
+      const globals = await page.evaluate(() => ({
+        api: Object.keys((window as unknown as { SessionKeeper: object }).SessionKeeper).sort(),
+        keeper: 'sessionKeeper' in window,
+      }))
+      expect(globals.keeper).toBe(false)
+      expect(globals.api).toEqual(expect.arrayContaining(['createSessionKeeper', 'RefreshError', 'TokenError', 'decodeSessionToken']))
+    } finally {
+      await session.close()
+    }
   })
 })

@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { App } from '../helpers/app.js'
+import { changes } from '../helpers/sampler.js'
+import type { EngineName, Session } from './drivers/index.js'
+import { closeAll, engines, openTabs, refreshRequests, sleep, state, useEngine } from './harness.js'
+
+/**
+ * Whether the engine, as these tests drive it, restores the page from the back/forward cache
+ * after the other tab's refreshes went by (measured; a change here is news either way).
+ * - Chromium and Firefox evict a cached page when a BroadcastChannel message arrives for it
+ *   (Chromium's `notRestoredReasons`: `broadcastchannel-message`): `back` loads it anew, and the
+ *   test checks that the new page has the current token at once, from the cookie.
+ * - WebKit keeps the page but drops the messages that arrived while it was cached: the agent
+ *   catches up on `pageshow` from the cookie.
+ */
+const RESTORES: Record<EngineName, boolean> = { chromium: false, firefox: false, webkit: true }
+
+describe.each(engines)('[%s]', (name) => {
+  const browser = useEngine(name)
+  let app: App | undefined
+  let session: Session | undefined
+  afterEach(async () => {
+    await closeAll(session, app)
+    session = app = undefined
+  })
+
+  it('back/forward cache: a page away for longer than a token lifetime comes back with the current token at once, without a request of its own', async () => {
+    const opened = await openTabs(browser.engine, 2, { lifetimeSeconds: 6 })
+    app = opened.app
+    session = opened.session
+    const [page, other] = opened.tabs as [(typeof opened.tabs)[0], (typeof opened.tabs)[0]]
+    const sentBefore = await refreshRequests(page)
+    await page.goto(`${app.origin}/junk`) // a page of the origin without the library
+    const leftAt = Date.now()
+    await sleep(6_500) // the other tab refreshes twice meanwhile
+    // Back just after its next refresh: the token is fresh, so a request now would be a catch-up
+    // of its own, not the next scheduled refresh (which the front tab sends when it is due).
+    const seen = app.requests.length
+    for (const deadline = Date.now() + 5_000; app.requests.length === seen && Date.now() < deadline; ) await sleep(20)
+    await sleep(300)
+    await page.evaluate(() => {
+      setTimeout(() => history.back(), 0)
+    })
+    await page.waitFor(
+      () =>
+        location.pathname === '/' &&
+        document.readyState === 'complete' &&
+        (window as unknown as { __pageshows?: unknown[] }).__pageshows?.length,
+      undefined,
+      { timeoutMs: 10_000, what: 'the page, back' },
+    )
+    const back = await page.evaluate(() => {
+      const shows = (window as unknown as { __pageshows: { persisted: boolean; at: number }[] }).__pageshows
+      const entry = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming & { notRestoredReasons?: unknown }
+      return { shown: shows.at(-1)!, shows: shows.length, type: entry?.type, notRestoredReasons: entry?.notRestoredReasons ?? null }
+    })
+    const restored = back.shown.persisted
+    await page.waitFor(
+      () => {
+        const s = window.sessionKeeper!.getState()
+        return s.status === 'active' && s.expiresAt! > Date.now() + 500
+      },
+      undefined,
+      { timeoutMs: 3_000, what: 'a valid token in the page that came back' },
+    )
+    const mine = await state(page)
+    const theirs = await state(other)
+    // The first state of this document with a valid token since it came back: when restored, from
+    // the moment it resumed (a timer or a cookie event may run just before pageshow); when loaded
+    // anew, during the load, before pageshow (then "at once" is 0).
+    const valid = (await changes(page)).find((c) => (!restored || c.at >= leftAt) && c.status === 'active' && c.exp! * 1000 > back.shown.at)
+    const adoptedAt = valid && Math.max(valid.at, back.shown.at)
+    const ownRequests = (await refreshRequests(page)) - (restored ? sentBefore : 0)
+    console.log(
+      `[${name}] back after ${back.shown.at - leftAt} ms away: ${restored ? 'restored from the back/forward cache' : `loaded anew (${back.type})`}` +
+        `${back.notRestoredReasons ? `, notRestoredReasons ${JSON.stringify(back.notRestoredReasons)}` : ''}; current token adopted ${adoptedAt === undefined ? '?' : adoptedAt - back.shown.at} ms after pageshow (from ${valid?.source}); requests of its own ${ownRequests}`,
+    )
+    expect(back.shown.at - leftAt).toBeGreaterThan(6_000) // longer than a token lifetime
+    expect(restored).toBe(RESTORES[name])
+    if (restored) {
+      expect(back.shows).toBe(2) // the same document: its first pageshow and this one
+      if (name === 'chromium') expect(back.notRestoredReasons).toBeNull()
+    }
+    expect(mine.token).toBe(theirs.token) // the current token, not the one it left with
+    expect(adoptedAt, `changes: ${JSON.stringify((await changes(page)).map((c) => ({ ...c, at: c.at - back.shown.at })))}`).toBeDefined()
+    expect(adoptedAt! - back.shown.at).toBeLessThan(500) // at once
+    expect(valid!.source).not.toBe('refresh')
+    expect(ownRequests).toBe(0)
+  })
+})

@@ -1,0 +1,130 @@
+import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core'
+import { requireProgram } from '../../helpers/browsers.js'
+import { pageExpression, pollUntil } from './common.js'
+import type { Engine, Placement, Session, SessionOptions, Tab } from './types.js'
+
+/**
+ * Debian's firefox-esr through puppeteer-core over WebDriver BiDi (no geckodriver, nothing
+ * downloaded). One browser per engine; a session is a BiDi user context (its own cookie jar,
+ * storage, channel and locks). Tabs opened `back` are real background tabs: Firefox hides them.
+ * Cannot crash a tab (no BiDi command kills a content process): `crash()` closes it.
+ */
+export async function launchFirefoxEngine(): Promise<Engine> {
+  const browser: Browser = await puppeteer.launch({
+    browser: 'firefox',
+    executablePath: requireProgram('firefox'),
+    headless: true,
+    // A profile as a fresh install has it, minus what would reach the network at start-up.
+    extraPrefsFirefox: { 'browser.shell.checkDefaultBrowser': false, 'app.update.enabled': false, 'network.dns.disableIPv6': true },
+  })
+  const version = (await browser.version()).replace(/^firefox\//i, 'Firefox ')
+  const sessions = new Set<Session>()
+  const engine: Engine = {
+    name: 'firefox',
+    version,
+    can: { crash: false, offline: true, anyViewport: true },
+    async newSession(options) {
+      const session = await newFirefoxSession(engine, await browser.createBrowserContext(), options)
+      sessions.add(session)
+      const close = session.close.bind(session)
+      session.close = async () => {
+        sessions.delete(session)
+        await close()
+      }
+      return session
+    },
+    async close() {
+      await Promise.all([...sessions].map((s) => s.close()))
+      await browser.close()
+    },
+  }
+  return engine
+}
+
+async function newFirefoxSession(engine: Engine, context: BrowserContext, options: SessionOptions = {}): Promise<Session> {
+  const tabs: FirefoxTab[] = []
+  let offline = false
+  let closed = false
+  const session: Session = {
+    engine,
+    get tabs() {
+      return tabs.filter((t) => !t.closed)
+    },
+    async open(url, placement = 'back') {
+      const actual: Placement = tabs.length === 0 ? 'front' : placement
+      const page =
+        actual === 'window'
+          ? await context.newPage({ type: 'window' })
+          : await context.newPage({ type: 'tab', background: actual === 'back' })
+      if (options.viewport) await page.setViewport(options.viewport)
+      if (offline) await page.setOfflineMode(true)
+      const tab = new FirefoxTab(page, tabs.length, actual)
+      tabs.push(tab)
+      await tab.goto(url)
+      return tab
+    },
+    async clearCookies(name) {
+      const doomed = (await context.cookies()).filter((c) => name.test(c.name))
+      if (doomed.length) await context.deleteCookie(...doomed)
+    },
+    async setOffline(value) {
+      offline = value
+      await Promise.all(session.tabs.map((t) => (t as FirefoxTab).page.setOfflineMode(value)))
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      await context.close().catch(() => {})
+    },
+  }
+  return session
+}
+
+class FirefoxTab implements Tab {
+  #closed = false
+
+  constructor(
+    readonly page: Page,
+    readonly index: number,
+    readonly placement: Placement,
+  ) {
+    page.on('close', () => {
+      this.#closed = true
+    })
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  async goto(url: string): Promise<void> {
+    await this.page.goto(url, { waitUntil: 'load' })
+  }
+
+  evaluate<R, A = undefined>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<Awaited<R>> {
+    return this.page.evaluate(pageExpression(fn as (arg: never) => unknown, arg)) as Promise<Awaited<R>>
+  }
+
+  waitFor<A = undefined>(fn: (arg: A) => unknown, arg?: A, options: { timeoutMs?: number; what?: string } = {}): Promise<void> {
+    return pollUntil(() => this.evaluate(fn, arg), options.timeoutMs ?? 10_000, options.what ?? fn.toString().slice(0, 120))
+  }
+
+  async screenshot(path: string): Promise<void> {
+    await this.page.screenshot({ path: path as `${string}.png`, fullPage: true })
+  }
+
+  async setViewport(width: number, height: number): Promise<number> {
+    await this.page.setViewport({ width, height })
+    return this.evaluate(() => innerWidth)
+  }
+
+  async crash(): Promise<'closed'> {
+    await this.close()
+    return 'closed'
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    await this.page.close()
+  }
+}
