@@ -126,6 +126,22 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
       await sleep(200)
       expect(await first.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width)
       await first.screenshot(`test-results/demo-${name}-${policy}-phone.png`)
+      // The timeline: a lane per tab, its marks in words, and no wider than the phone.
+      const timeline = await first.evaluate(() => {
+        const host = document.getElementById('timeline')!
+        const svg = host.querySelector('svg')!
+        return {
+          lanes: host.querySelectorAll('.lane-label').length,
+          requests: host.querySelectorAll('circle.request[aria-label]').length,
+          handovers: host.querySelectorAll('rect.received[tabindex="0"]').length,
+          width: svg.getBoundingClientRect().width,
+          hostWidth: host.getBoundingClientRect().width,
+        }
+      })
+      expect(timeline.lanes).toBe(3)
+      expect(timeline.requests).toBeGreaterThanOrEqual(2)
+      expect(timeline.handovers).toBeGreaterThanOrEqual(2)
+      expect(timeline.width).toBeLessThanOrEqual(timeline.hostWidth + 1)
       await first.setViewport(1200, 900)
 
       expect(await first.evaluate(() => document.getElementById('claims')!.textContent)).not.toContain('lifetimeMs')
