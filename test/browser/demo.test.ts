@@ -108,8 +108,12 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
       expect(new Set(refreshes.map((e) => e.iat)).size).toBe(refreshes.length) // one refresh per token
       expect(statsAfter.refreshes - statsBefore.refreshes).toBeGreaterThanOrEqual(refreshes.length)
       expect(statsAfter.refreshes - statsBefore.refreshes).toBeLessThanOrEqual(refreshes.length + 1) // a refresh at a window edge
+      // A hidden tab's reception may be logged a moment after the window (its timers are throttled):
+      // look for them in the whole log, a second later.
+      await sleep(1_000)
+      const later = await logEntries(others[1]!)
       for (const refresh of refreshes.slice(0, -1)) {
-        const received = entries.filter((e) => e.kind === 'received' && e.iat === refresh.iat)
+        const received = later.filter((e) => e.kind === 'received' && e.iat === refresh.iat)
         expect(received).toHaveLength(2) // the two other tabs, without a request
         expect(received.every((e) => /no request/.test(e.text) && /\+\d+ ms after the refresh/.test(e.text))).toBe(true)
       }

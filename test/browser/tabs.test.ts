@@ -133,7 +133,15 @@ describe.each(engines)('[%s]', (name) => {
     console.log(
       `[${name}] [refuse] 6 cycles of 4 s tokens, 5 tabs, 100 ms upstream: ${refreshes} refreshes, ${refused} refused early, ${app!.requests.length} proxy requests; getToken wait p50/p99 ${pct(waits, 0.5).toFixed(1)}/${pct(waits, 0.99).toFixed(1)} ms (n=${waits.length}), of the ${around.length} that waited: ${pct(around, 0.5).toFixed(0)}/${pct(around, 0.99).toFixed(0)} ms; longest in the first cycle ${Math.max(0, ...firstCycle).toFixed(0)} ms`,
     )
-    expect(refused).toBe(1)
+    // Clerk refuses once: the proxy learns from that refusal and answers any later early request
+    // itself. A tab that opens during the switch may ask once before the others tell it (the
+    // proxy's 503, no call to Clerk); no tab asks early after that.
+    const sentSoFar = app!.requests.map((r) => `${r.at - app!.requests[0]!.at} ms ${r.status}${r.code ? ` ${r.code}` : ''}`).join(', ')
+    console.log(`[${name}] requests: ${sentSoFar}`)
+    expect(app!.clerk.stats().byCode.session_refresh_session_token_ineligible ?? 0).toBe(1)
+    expect(refused).toBeLessThanOrEqual(pages.length) // at most once per tab, and only in the first cycle:
+    const lastRefused = app!.requests.filter((r) => r.code === 'not_yet_expired').at(-1)!
+    expect(lastRefused.at - app!.requests[0]!.at).toBeLessThan(4_000)
     expect(refreshes).toBeGreaterThanOrEqual(5)
     expect(refreshes).toBeLessThanOrEqual(7)
     // Every request since the first tab opened: the refusal, then exactly one refresh per cycle.
@@ -234,7 +242,10 @@ describe.each(engines)('[%s]', (name) => {
       expect(app!.requests.length - during).toBeLessThanOrEqual(2)
       expect(app!.requests.every((r) => r.status === 200 || r.by === 'dropped')).toBe(true)
     }
-    for (const page of pages) expect((await state(page)).status).toBe('expired') // never signed out
+    // Never signed out; where the browser knows it is offline, no attempt either (WebKit's retries
+    // go on, so a tab may be between two of them).
+    for (const page of pages)
+      expect((await state(page)).status).toMatch(browser.engine.can.offline ? /^expired$/ : /^(expired|refreshing)$/)
     await setOffline(false)
     let back = Date.now() + 5_000
     if (!browser.engine.can.offline) {
