@@ -110,20 +110,18 @@ export class Agent {
   start(): void {
     if (this.#teardown) return
     const o = this.options
-    const opened = o.channel(`session-keeper:v1:${o.channelName}`)
-    const channel = opened ? new TabChannel(opened, this.tabId) : null
-    this.#channel = channel
-    const chosen = o.locks === undefined ? browserLocks() : o.locks
-    this.#locks = chosen ?? (channel ? new ChannelLock(channel, o.clock, o.random) : soloLocks)
-    const offMessages = channel?.on((message) => this.#receive(message))
-    const offPage = o.environment.listen((reason) =>
-      this.dispatch({ type: 'wake', reason: reason === 'cookie' ? 'cookie' : 'other', cookie: cookieValue(o) }),
-    )
+    const channel = this.#openChannel()
+    const offPage = o.environment.listen((reason) => {
+      // A page put in the back/forward cache closes its channel (a message for a cached page
+      // evicts it from the cache) and, restored, opens it again and asks the others: it catches
+      // up by itself, with the cookie and their answers, without a request of its own.
+      if (reason === 'pagehide') return this.#closeChannel()
+      if (reason === 'pageshow' && !this.#channel) this.#openChannel()?.post({ type: 'hello' })
+      this.dispatch({ type: 'wake', reason: reason === 'cookie' ? 'cookie' : 'other', cookie: cookieValue(o) })
+    })
     this.#teardown = () => {
-      offMessages?.()
       offPage()
-      channel?.close()
-      this.#channel = null
+      this.#closeChannel()
       this.dispatch({ type: 'stop' })
     }
     this.dispatch(this.#startEvent())
@@ -131,6 +129,22 @@ export class Agent {
     const fresh = () => isUsable(this.#state, o.clock.now()) && !isDue(this.#state, o.clock.now(), o.refreshMarginMs)
     const wait = channel && !fresh() ? this.changes.until(fresh, o.helloWaitMs) : Promise.resolve()
     this.ready = wait.then(() => this.dispatch({ type: 'loaded', cookie: cookieValue(o) }))
+  }
+
+  #openChannel(): TabChannel | null {
+    const o = this.options
+    const opened = o.channel(`session-keeper:v1:${o.channelName}`)
+    const channel = opened ? new TabChannel(opened, this.tabId) : null
+    this.#channel = channel
+    const chosen = o.locks === undefined ? browserLocks() : o.locks
+    this.#locks = chosen ?? (channel ? new ChannelLock(channel, o.clock, o.random) : soloLocks)
+    channel?.on((message) => this.#receive(message))
+    return channel
+  }
+
+  #closeChannel(): void {
+    this.#channel?.close()
+    this.#channel = null
   }
 
   #startEvent(): AgentEvent {

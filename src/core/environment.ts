@@ -1,5 +1,5 @@
 /** Why the agent was woken: the page came back into view, the network came back, a cookie changed … */
-export type WakeReason = 'visible' | 'focus' | 'online' | 'offline' | 'pageshow' | 'cookie'
+export type WakeReason = 'visible' | 'focus' | 'online' | 'offline' | 'pageshow' | 'pagehide' | 'cookie'
 
 /** Without the Cookie Store API, `document.cookie` is compared this often (a string read). */
 const COOKIE_POLL_MS = 1_000
@@ -49,6 +49,7 @@ export function browserEnvironment(): Environment {
         [win, 'online', () => onWake('online')],
         [win, 'offline', () => onWake('offline')],
         [win, 'pageshow', () => onWake('pageshow')],
+        [win, 'pagehide', () => onWake('pagehide')],
       ]
       // A sign-in (or Clerk's handshake) in another tab or by a fetch sets cookies without a page
       // load: the Cookie Store API tells at once where the browser has it; elsewhere, a cheap poll.

@@ -157,6 +157,26 @@ describe('several tabs', () => {
     }
   })
 
+  it('a page in the back/forward cache closes its channel and, restored, opens a new one and catches up without a request', async () => {
+    world.shareCookies()
+    const tabs = await openTabs(2)
+    const [front, cached] = tabs as [Tab, Tab]
+    cached.env.emit('pagehide') // navigated away; kept in the back/forward cache
+    const channelsBefore = cached.channels.length
+    await advance(50_000) // the front tab refreshes meanwhile
+    expect(world.proxy.calls).toHaveLength(1)
+    expect(cached.keeper.getStats().tokensFromTabs).toBe(0) // no message reached it while cached
+    cached.env.emit('pageshow')
+    await advance(200)
+    expect(cached.channels.length).toBe(channelsBefore + 1)
+    expect(cached.keeper.getState()).toMatchObject({ token: front.keeper.getState().token, status: 'active' })
+    expect(cached.keeper.getStats().refreshRequests).toBe(0)
+    // Back on the channel: a sign-out in the other tab reaches it.
+    front.keeper.signOut()
+    await advance(100)
+    expect(cached.keeper.getState().status).toBe('signedOut')
+  })
+
   it('signOut() in one tab signs every tab out', async () => {
     const tabs = await openTabs(3)
     tabs[1]!.keeper.signOut()
