@@ -106,7 +106,7 @@ class ChromiumTab implements Tab {
   }
 
   async goto(url: string): Promise<void> {
-    await this.page.goto(url, { waitUntil: 'load' })
+    await this.page.goto(url, { waitUntil: 'load', timeout: 60_000 }) // a starved machine loads background tabs slowly
   }
 
   evaluate<R, A = undefined>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<Awaited<R>> {

@@ -98,7 +98,7 @@ class FirefoxTab implements Tab {
   }
 
   async goto(url: string): Promise<void> {
-    await this.page.goto(url, { waitUntil: 'load' })
+    await this.page.goto(url, { waitUntil: 'load', timeout: 60_000 }) // a starved machine loads background tabs slowly
   }
 
   evaluate<R, A = undefined>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<Awaited<R>> {
