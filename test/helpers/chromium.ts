@@ -50,9 +50,14 @@ export async function startChromium(options: { windowSize?: { width: number; hei
   )
   const stop = async () => {
     await stopChild(child)
-    try {
-      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
-    } catch {} // a helper process still writing as it exits: the directory stays in the temp dir
+    // Chromium's network service may still write its state for a moment after the browser exits.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        return rmSync(profile, { recursive: true, force: true })
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    }
   }
   try {
     const endpoint = await new Promise<string>((resolve, reject) => {
