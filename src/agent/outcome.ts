@@ -2,12 +2,12 @@ import {
   backoffDelayMs,
   fromRefresh,
   fromUnmeasured,
-  latestExpiry,
+  withClerkTime,
   withServerDate,
   type BackoffOptions,
   type HeldToken,
 } from '../core/timing.js'
-import { AT_EXPIRY_GRACE_MS } from './delays.js'
+import { atExpiryDue } from './state.js'
 import type { RefreshAnswer } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
 import type { AgentEvent } from './transition.js'
@@ -36,6 +36,9 @@ function unmeasured(token: RefreshAnswer['token'], ctx: AttemptContext): HeldTok
   return fromUnmeasured(token, ctx.receivedAt)
 }
 
+/** A proxy holds requests this long before expiry at most (the contract's bound). */
+export const MAX_HOLD_MS = 2_000
+
 /** Until the proxy says otherwise, a refused early refresh is retried this soon at the latest. */
 const NOT_YET_EXPIRED_DEFAULT_MS = 1_000
 
@@ -48,10 +51,12 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
   if (!(answer instanceof RefreshError)) {
     const same = answer.token.raw === ctx.current.token.raw
     // A replayed or echoed token was not issued during this request: it says nothing of the clock.
-    const held =
+    const measured =
       answer.replayed || same
         ? unmeasured(answer.token, ctx)
         : fromRefresh(answer.token, ctx.sentAt, ctx.receivedAt, ctx.current.skewKnown ? ctx.current : null)
+    // The proxy's word on Clerk's clock, when it gave one: the token's earliest expiry, closer.
+    const held = answer.clerkTime === undefined ? measured : withClerkTime(measured, ctx.sentAt, answer.clerkTime)
     const events: AgentEvent[] = [
       { type: 'token', held, source: 'refresh', from: ctx.tabId, suspect: 'suspect' in held && held.suspect === true },
     ]
@@ -73,9 +78,11 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
   if (error.code === 'refresh_not_yet_expired') {
     // `Retry-After` is whole seconds, rounded up: up to a second late. The token's own latest
     // expiry is the better time, unless the proxy's clock says it is more than a second off.
+    // A proxy that holds requests (`Session-Keeper-Hold`) is asked half its window earlier.
+    const holdMs = Math.min(error.holdMs ?? 0, MAX_HOLD_MS)
     const wait = Math.min(error.retryAfterMs ?? NOT_YET_EXPIRED_DEFAULT_MS, ctx.current.token.lifetimeMs)
-    const retryAt = Math.max(latestExpiry(ctx.current) + AT_EXPIRY_GRACE_MS, ctx.receivedAt + wait - 1_000)
-    events.push({ type: 'refresh-at-expiry', retryAt, local: true })
+    const retryAt = Math.max(atExpiryDue(ctx.current, holdMs), ctx.receivedAt + wait - 1_000 - holdMs / 2)
+    events.push({ type: 'refresh-at-expiry', retryAt, holdMs, local: true })
     return events
   }
   const attempt = ctx.previousAttempt + 1

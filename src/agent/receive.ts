@@ -70,7 +70,12 @@ export function eventOf(message: Exclude<TabMessage, { type: 'lock' }>, state: A
     case 'mode':
       if (!message.refreshAtExpiry || !state.held) return ignored
       // The proxy's `Retry-After` holds in every tab, bounded as a failure report is.
-      return { type: 'refresh-at-expiry', retryAt: Math.min(message.retryAt ?? 0, view.now + view.retryMaxDelayMs), local: false }
+      return {
+        type: 'refresh-at-expiry',
+        retryAt: Math.min(message.retryAt ?? 0, view.now + view.retryMaxDelayMs),
+        holdMs: message.holdMs ?? 0,
+        local: false,
+      }
     case 'signed-out':
       // Only for the session held: a message naming no session (or another) ends nothing here.
       if (ours === undefined || message.sessionId !== ours) return ignored

@@ -4,7 +4,7 @@ import { RefreshError } from '../errors/RefreshError.js'
 import { type LockManagerLike, withLock } from '../tabs/locks.js'
 import { COOKIE_POLL_MS, LOCK_JITTER_MS, LOCK_RESERVE_MS, LOCK_WAIT_MIN_MS, RECENT_ANNOUNCEMENT_MS, SUPERSEDED_WAIT_MS } from './delays.js'
 import { cookieValue, type ResolvedOptions } from './options.js'
-import { outcomeOf } from './outcome.js'
+import { MAX_HOLD_MS, outcomeOf } from './outcome.js'
 import { type AgentState, failedAttempts, isDue, recoveryError, retryAt } from './state.js'
 import type { AgentEvent, Trigger } from './transition.js'
 
@@ -124,13 +124,16 @@ async function awaitSupersedingCookie({ options }: RunDeps, host: RunHost, curre
 /**
  * Bounded so that, behind a frozen holder, some of the token's life remains for our own request:
  * 5 s, or half the refresh margin when that is shorter, so that a holder's slow answer inside a
- * short margin is still waited for.
+ * short margin is still waited for. A request the holder sent within `MAX_HOLD_MS` (and a
+ * second of clock uncertainty) of expiry may be held by the proxy until just after expiry; ours
+ * would only join it there, so the wait runs until then.
  */
 function lockWaitMs({ options }: RunDeps, state: AgentState): number {
   const held = state.held
   const left = held ? localExpiry(held) - options.clock.now() : Infinity
   const margin = held ? refreshMarginMs(held.token.lifetimeMs, options.refreshMarginMs) : Infinity
-  const reserve = Math.min(LOCK_RESERVE_MS, margin / 2)
+  const mayBeHeld = held !== null && state.remote !== null && localExpiry(held) - state.remote.since <= MAX_HOLD_MS + 1_000
+  const reserve = mayBeHeld ? -MAX_HOLD_MS : Math.min(LOCK_RESERVE_MS, margin / 2)
   const wait = Math.max(LOCK_WAIT_MIN_MS, Math.min(options.lockTimeoutMs, left - reserve))
   // Jitter, so that tabs behind the same frozen holder do not all steal at once.
   return wait + Math.round(options.random() * LOCK_JITTER_MS)

@@ -100,6 +100,8 @@ export interface AgentState {
   readonly recovery: { readonly tokenRaw: string; readonly error: RefreshError } | null
   /** The proxy refuses tokens before expiry: refresh at expiry instead. */
   readonly atExpiry: boolean
+  /** Refreshing at expiry: how long before expiry the proxy holds a request (0: it does not). */
+  readonly holdMs: number
   /** The last error, or null after a success. */
   readonly error: AnySessionKeeperError | null
   readonly lastUpdate: SessionState['lastUpdate']
@@ -119,9 +121,19 @@ export const INITIAL_AGENT_STATE: AgentState = {
   remote: null,
   recovery: null,
   atExpiry: false,
+  holdMs: 0,
   error: null,
   lastUpdate: null,
   stats: newStats(),
+}
+
+/**
+ * Refreshing at expiry: just after the token's latest possible expiry on the issuer's clock; to a
+ * proxy that holds requests until then, half its hold window earlier, so that the hold (not a
+ * second request) covers the uncertainty of this tab's clock.
+ */
+export function atExpiryDue(held: HeldToken, holdMs: number): number {
+  return latestExpiry(held) + AT_EXPIRY_GRACE_MS - holdMs / 2
 }
 
 /** The 409 that stopped refreshes of the token held, if it did. */
@@ -149,7 +161,7 @@ export function dueAt(state: AgentState, now: number, marginMs: number | undefin
   const { held } = state
   if (held === null || state.signedOut || recoveryError(state)) return null
   if (state.suspect) return now
-  if (state.atExpiry) return latestExpiry(held) + AT_EXPIRY_GRACE_MS
+  if (state.atExpiry) return atExpiryDue(held, state.holdMs)
   return plannedRefreshAt(held, refreshMarginMs(held.token.lifetimeMs, marginMs))
 }
 

@@ -40,7 +40,7 @@ export type AgentEvent =
   /** The proxy answered 409 for this token: no tab asks for it again. */
   | { type: 'recovery'; tokenRaw: string; error: RefreshError; local: boolean }
   /** The proxy refuses tokens before expiry: refresh at expiry from now on, not before `retryAt`. */
-  | { type: 'refresh-at-expiry'; retryAt: number; local: boolean }
+  | { type: 'refresh-at-expiry'; retryAt: number; holdMs: number; local: boolean }
   /** The proxy answered with the very token sent (a replay gone wrong): a success, retried only after `retryAt`. */
   | { type: 'no-progress'; attempt: number; retryAt: number }
   /** The same token, with a clock offset measured from the proxy's `Date`. */
@@ -279,8 +279,10 @@ export function transition(state: AgentState, event: AgentEvent, input: Transiti
       if (event.local) s.stats.refreshFailures++
       s.remote = null
       if (event.retryAt > now) s.backoff = { attempt: 0, retryAt: event.retryAt, error: null }
-      if (!s.atExpiry && event.local) post({ type: 'mode', refreshAtExpiry: true, retryAt: event.retryAt })
+      if ((!s.atExpiry || s.holdMs !== event.holdMs) && event.local)
+        post({ type: 'mode', refreshAtExpiry: true, retryAt: event.retryAt, holdMs: event.holdMs })
       s.atExpiry = true
+      s.holdMs = event.holdMs
       break
     case 'session-ended':
       endSession(event.error, event.broadcast)
@@ -296,7 +298,7 @@ export function transition(state: AgentState, event: AgentEvent, input: Transiti
     case 'hello':
       if (s.running && s.held && isUsable(s, now)) {
         share('reply')
-        if (s.atExpiry) post({ type: 'mode', refreshAtExpiry: true })
+        if (s.atExpiry) post({ type: 'mode', refreshAtExpiry: true, holdMs: s.holdMs })
       } else if (s.running && s.signedOut && s.endedSessionId) {
         post({ type: 'signed-out', sessionId: s.endedSessionId, rejected: false })
       }

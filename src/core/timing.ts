@@ -87,6 +87,18 @@ export function withServerDate(held: HeldToken, requestSentAt: number, serverDat
   return { token: held.token, offsetMs: requestSentAt - serverDate - 1000, skewKnown: true }
 }
 
+/**
+ * Narrows a held token's offset with the proxy's word that the issuer's clock read at most
+ * `clerkTime` when the request (sent at `sentAt`) arrived: the offset is at least
+ * `sentAt − clerkTime`. A word that contradicts the interval is not taken (the low end only ever
+ * errs early).
+ */
+export function withClerkTime(held: HeldToken, sentAt: number, clerkTime: number): HeldToken {
+  const low = sentAt - clerkTime
+  if (low <= held.offsetMs || (held.offsetHighMs !== undefined && low > held.offsetHighMs)) return held
+  return { ...held, offsetMs: low }
+}
+
 /** Largest clock offset believed from another tab; a larger one is not trusted (±1 hour). */
 export const MAX_SHARED_OFFSET_MS = 3_600_000
 

@@ -15,6 +15,8 @@ export interface RefreshAnswer {
   token: SessionToken
   /** The proxy answered with an earlier result (`"replayed": true`): not issued just now. */
   replayed: boolean
+  /** Clerk's clock read at most this (epoch ms) when the request reached the proxy, if it said. */
+  clerkTime?: number
 }
 
 export type Transport = (current: SessionToken, signal?: AbortSignal) => Promise<RefreshAnswer>
@@ -71,7 +73,14 @@ async function readToken(response: Response, current: SessionToken): Promise<Ref
       status: response.status,
     })
   }
-  return { token, replayed: isObject(body) && body.replayed === true }
+  const clerkTime = headerNumber(response, 'session-keeper-clerk-time')
+  return { token, replayed: isObject(body) && body.replayed === true, ...(clerkTime === undefined ? {} : { clerkTime }) }
+}
+
+/** A header of non-negative whole milliseconds; undefined when absent or anything else. */
+function headerNumber(response: Response, name: string): number | undefined {
+  const value = response.headers.get(name)
+  return value !== null && /^\d{1,16}$/.test(value.trim()) ? Number(value) : undefined
 }
 
 async function toError(response: Response): Promise<RefreshError> {
@@ -88,6 +97,7 @@ async function toError(response: Response): Promise<RefreshError> {
     reason,
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
     serverDate: Number.isNaN(date) ? undefined : date,
+    holdMs: headerNumber(response, 'session-keeper-hold'),
   }
   const text = `The proxy answered ${status}${serverMessage}`
   // Only "the session is over" signs out; any other refusal of this browser's refresh is recovery.

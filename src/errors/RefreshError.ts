@@ -21,11 +21,21 @@ export class RefreshError extends SessionKeeperError {
   readonly retryAfterMs: number | undefined
   /** The proxy's `Date` header (ms since epoch on its clock), used to measure clock skew. */
   readonly serverDate: number | undefined
+  /** On 503 `not_yet_expired`: how long before expiry the proxy holds a request (`Session-Keeper-Hold`). */
+  readonly holdMs: number | undefined
 
   constructor(
     code: RefreshErrorCode,
     message: string,
-    details: { status?: number; serverCode?: string; reason?: string; retryAfterMs?: number; serverDate?: number; cause?: unknown } = {},
+    details: {
+      status?: number
+      serverCode?: string
+      reason?: string
+      retryAfterMs?: number
+      serverDate?: number
+      holdMs?: number
+      cause?: unknown
+    } = {},
   ) {
     super(code, message, { cause: details.cause })
     this.status = details.status
@@ -33,6 +43,7 @@ export class RefreshError extends SessionKeeperError {
     this.reason = details.reason
     this.retryAfterMs = details.retryAfterMs
     this.serverDate = details.serverDate
+    this.holdMs = details.holdMs
   }
 
   /**

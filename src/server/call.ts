@@ -9,14 +9,22 @@ import type { Upstream, UpstreamResult } from './upstream.js'
  * before the real one); a success is remembered for replay. A `…_consumed` answer (the token was refreshed
  * before, maybe by a request whose answer was lost) is answered from the store when it can be.
  */
-export function createCall(upstream: Upstream, replay: Replay): (job: RefreshJob) => Promise<UpstreamResult> {
+export function createCall(
+  upstream: Upstream,
+  replay: Replay,
+  now: () => number,
+  /** A token Clerk minted during a call sent at `sentAt` and answered at `receivedAt`. */
+  minted: (sentAt: number, receivedAt: number, jwt: string) => void,
+): (job: RefreshJob) => Promise<UpstreamResult> {
   async function tryEach(job: RefreshJob): Promise<UpstreamResult> {
     // Not the browser request's signal: a client that goes away must not cancel a call others share.
     const signal = new AbortController().signal
     for (const [index, credential] of job.credentials.entries()) {
       try {
         const body = { ...job.body, refresh_token: credential }
+        const sentAt = now()
         const result = await upstream(job.sessionId, body, signal, { suffixedCookies: job.suffixedCookies })
+        minted(sentAt, now(), result.jwt)
         await replay.remember(job, credential, result).catch(() => {})
         return result
       } catch (error) {

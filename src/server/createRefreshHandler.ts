@@ -2,6 +2,7 @@ import { VERSION } from '../version.js'
 import { parseCookies, sessionCookie, usableValues } from './cookies.js'
 import { BASE_HEADERS, errorResponse, ProxyError, recoveryRequired } from './errors.js'
 import { forwardedHeaders } from './headers.js'
+import { createClerkClock, observeSecond } from './clerkClock.js'
 import { createJwksCache, pemKey } from './jwks.js'
 import type { RefreshEvent, RefreshHandlerOptions } from './options.js'
 import { clientIp, ownOrigin, type RequestContext } from './origin.js'
@@ -14,6 +15,9 @@ import { checkEnvelope, parseRefreshBody, readBody } from './validate.js'
 import { createTokenVerifier } from './verify.js'
 
 export type RefreshHandler = (request: Request, context?: RequestContext) => Promise<Response>
+
+/** Clerk's clock at most (epoch ms) when the request arrived; on 200 and 503 `not_yet_expired`. */
+export const CLERK_TIME_HEADER = 'Session-Keeper-Clerk-Time'
 
 /** At most this many refresh cookies of the same name are tried (one real, the rest tossed). */
 const MAX_CREDENTIALS = 3
@@ -45,7 +49,16 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
   const clerkHeaders = { 'Clerk-API-Version': CLERK_API_VERSION, 'User-Agent': `session-keeper/${VERSION}` }
   // How Clerk is called, for the refresh and for its signing keys.
   const clerk = { apiUrl: o.apiUrl, secretKey: o.secretKey, timeoutMs: o.timeoutMs, headers: clerkHeaders, fetch: o.fetch }
-  const upstream = o.upstream ?? clerkUpstream({ ...clerk, secretKey: o.secretKey! })
+  // Where Clerk's clock stands, from every answer of Clerk's (`clerkClock.ts`).
+  const clerkClock = createClerkClock()
+  const upstream =
+    o.upstream ??
+    clerkUpstream({
+      ...clerk,
+      secretKey: o.secretKey!,
+      now,
+      onAnswer: (sentAt, receivedAt, date) => observeSecond(clerkClock, sentAt, receivedAt, date),
+    })
   const keys = o.jwtKey ? pemKey(o.jwtKey) : createJwksCache({ ...clerk, now })
   const verify = o.verifyTokens ? createTokenVerifier({ keys, issuer: o.issuer, now }) : null
   const memory = createMemoryStore({ now })
@@ -60,12 +73,21 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
     budget: o.upstreamBudget,
     random: o.random,
     claimTtlMs: o.timeoutMs + CLAIM_MARGIN_MS,
+    clock: clerkClock,
+    holdMs: o.holdMs,
+    maxHeldRequests: o.maxHeldRequests,
   })
   // With `origin` or `allowedOrigins`, those are the whole truth; else the request's own origin.
   const allowedFor = (request: Request) => (o.configuredOrigins.length > 0 ? o.configuredOrigins : [ownOrigin(request, trust)])
 
   return async (request, context = {}) => {
     const started = now()
+    // Clerk's clock read at most this when the request arrived (with all that was learned
+    // meanwhile, a held request's own refresh included): the browser times its token by it.
+    const tellClerkTime = (headers: Headers) => {
+      const clerkTime = clerkClock.clerkTimeAtMost(started)
+      if (clerkTime !== null) headers.set(CLERK_TIME_HEADER, String(clerkTime))
+    }
     const event: Omit<RefreshEvent, 'status' | 'code' | 'durationMs'> = {}
     const report = (status: number, code: RefreshEvent['code'], reason?: string) =>
       o.onEvent?.({ status, code, ...(reason ? { reason } : {}), ...event, durationMs: now() - started })
@@ -105,11 +127,13 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
         clientIp: ip,
         suffixedCookies: name.startsWith('__refresh_'),
         store,
+        signal: request.signal,
       })
       if (outcome.coalesced) event.coalesced = true
       if (outcome.replayed) event.replayed = true
 
       const headers = new Headers(BASE_HEADERS)
+      tellClerkTime(headers)
       const { jwt, cookies: directives } = outcome.result
       if (directives && o.format === 'cookie') for (const directive of directives) headers.append('Set-Cookie', directive)
       else if (o.cookies) {
@@ -127,7 +151,9 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
     } catch (error) {
       const failure = error instanceof ProxyError ? error : new ProxyError(500, 'internal_error', 'The refresh failed in the proxy')
       report(failure.status, failure.code, failure.reason)
-      return errorResponse(failure)
+      const response = errorResponse(failure)
+      if (failure.code === 'not_yet_expired') tellClerkTime(response.headers)
+      return response
     }
   }
 }

@@ -1,4 +1,6 @@
+import type { ClerkClock } from './clerkClock.js'
 import { ProxyError } from './errors.js'
+import { type Hold, INELIGIBLE } from './hold.js'
 import { isUnexpired, type RefreshJob, type RefreshOutcome } from './job.js'
 import { STORE_KEYS } from './keys.js'
 import type { RefreshStore } from './store.js'
@@ -14,10 +16,11 @@ export interface EarlyRefreshDeps {
   now: () => number
   /** Longest a request waits on probes before it gives up with a 503. */
   patienceMs: number
+  /** Holds requests at expiry while Clerk refuses unexpired tokens (`hold.ts`), or null. */
+  hold: Hold | null
+  /** Learns from Clerk's refusals and refreshes where its clock stands. */
+  clock: ClerkClock
 }
-
-/** Clerk's answer for a token it will not refresh yet (seen for unexpired tokens). */
-const INELIGIBLE = 'session_refresh_session_token_ineligible'
 /** How long "Clerk refuses early refreshes" is believed (in the store) before one request asks again. */
 const LEARNED_MS = 3_600_000
 /** The store is asked what the fleet learned at most this often per process. */
@@ -26,12 +29,19 @@ const MAX_RETRY_AFTER_S = 3_600
 
 type Belief = 'unknown' | 'accepts' | 'refuses'
 
-/** 503 `not_yet_expired`, `Retry-After` = seconds until the token expires (bounded). */
-export function notYetExpired(job: RefreshJob, now: number): ProxyError {
+/** Says on a 503 `not_yet_expired` how long before expiry this proxy holds a request (ms). */
+export const HOLD_HEADER = 'Session-Keeper-Hold'
+
+/**
+ * 503 `not_yet_expired`, `Retry-After` = seconds until the token expires (bounded); with
+ * `holdMs`, also how long before expiry a request would be held instead.
+ */
+export function notYetExpired(job: RefreshJob, now: number, holdMs = 0): ProxyError {
   const msLeft = job.token.expiresAt * 1000 - now
   const seconds = Math.max(1, Math.min(Math.ceil(msLeft / 1000), Math.ceil(job.token.lifetimeMs / 1000), MAX_RETRY_AFTER_S))
   return new ProxyError(503, 'not_yet_expired', `Clerk refreshes this token only once it has expired, in ${seconds} s`, {
     'Retry-After': String(seconds),
+    ...(holdMs > 0 ? { [HOLD_HEADER]: String(holdMs) } : {}),
   })
 }
 
@@ -87,16 +97,26 @@ export function createEarlyRefresh(deps: EarlyRefreshDeps) {
     if (next === 'accepts' && before === 'refuses') await store.delete(STORE_KEYS.early).catch(() => {})
   }
 
-  /** Sends an unexpired token on; Clerk's answer is learned, and its refusal becomes a 503. */
+  /** Refusing early refreshes: hold the request until Clerk sees its token expired, or say when. */
+  function atExpiry(job: RefreshJob, attempt: () => Promise<RefreshOutcome>): Promise<RefreshOutcome> {
+    if (deps.hold?.accepts(job)) return deps.hold.run(job, attempt)
+    if (!isUnexpired(job, now())) return attempt()
+    throw notYetExpired(job, now(), deps.hold?.windowMs)
+  }
+
+  /** Sends an unexpired token on; Clerk's answer is learned, and its refusal becomes a 503 (or a hold). */
   async function ask(job: RefreshJob, attempt: () => Promise<RefreshOutcome>): Promise<RefreshOutcome> {
+    const sentAt = now()
     try {
       const outcome = await attempt()
       await learn(job.store, 'accepts')
       return outcome
     } catch (error) {
-      if (!(error instanceof ProxyError && error.reason === INELIGIBLE && isUnexpired(job, now()))) throw error
+      if (!(error instanceof ProxyError && error.reason === INELIGIBLE)) throw error
+      deps.clock.observe(sentAt - job.token.expiresAt * 1000, Infinity)
+      if (policy === 'always') throw notYetExpired(job, now())
       await learn(job.store, 'refuses')
-      throw notYetExpired(job, now())
+      return atExpiry(job, attempt)
     }
   }
 
@@ -123,12 +143,12 @@ export function createEarlyRefresh(deps: EarlyRefreshDeps) {
 
   /** Runs `attempt` for `job`, or answers 503 `not_yet_expired` without it. */
   return async function guard(job: RefreshJob, attempt: () => Promise<RefreshOutcome>): Promise<RefreshOutcome> {
+    if (policy === 'never' || (policy === 'auto' && belief === 'refuses' && (await refuses(job.store)))) return atExpiry(job, attempt)
     if (!isUnexpired(job, now())) return attempt()
-    if (policy === 'never') throw notYetExpired(job, now())
     if (policy === 'always') return ask(job, attempt)
     const giveUpAt = now() + deps.patienceMs
     for (;;) {
-      if (await refuses(job.store)) throw notYetExpired(job, now())
+      if (await refuses(job.store)) return atExpiry(job, attempt)
       if (belief === 'accepts') return ask(job, attempt)
       // No await between this check and `askAsProbe` setting `probe`: exactly one probe.
       if (!probe) return askAsProbe(job, attempt)

@@ -13,6 +13,8 @@ export interface RefreshJob {
   clientIp: string | undefined
   /** The store, as seen by this request (failures of a shared store are reported on it). */
   store: RefreshStore
+  /** Aborts when the browser goes away: a held request is then never sent. */
+  signal?: AbortSignal
 }
 
 export interface RefreshOutcome {

@@ -120,6 +120,16 @@ export interface RefreshHandlerOptions {
    * @default 'auto'
    */
   earlyRefresh?: EarlyRefresh
+  /**
+   * While Clerk refuses unexpired tokens: a request for a token that Clerk sees expire within this
+   * many ms is held until Clerk's clock has passed its expiry, then sent, instead of answered 503
+   * `not_yet_expired`: the new token reaches the browser one Clerk round trip after expiry. At
+   * most 2000; 0: never hold.
+   * @default 2000
+   */
+  holdMs?: number
+  /** Requests held at once in this process at most; past it, 503 `not_yet_expired` at once. @default 1000 */
+  maxHeldRequests?: number
   /** Limits on calls to Clerk (kept in `store`); `false`: none. @default { perSession: 20, perClient: 120, windowMs: 60_000 } */
   rateLimit?: RateLimits | false
   /**
@@ -175,6 +185,8 @@ export const OPTION_NAMES = {
   verifyTokens: true,
   issuer: true,
   earlyRefresh: true,
+  holdMs: true,
+  maxHeldRequests: true,
   rateLimit: true,
   random: true,
 } as const satisfies Record<keyof RefreshHandlerOptions, true>

@@ -1,6 +1,9 @@
+import { decodeSessionToken } from '../core/token.js'
 import { createCall } from './call.js'
 import { createClaims } from './claims.js'
+import type { ClerkClock } from './clerkClock.js'
 import { createEarlyRefresh, type EarlyRefresh } from './earlyRefresh.js'
+import { createHold } from './hold.js'
 import type { RefreshJob, RefreshOutcome } from './job.js'
 import { createLimits, type RateLimits, type UpstreamBudget } from './limits.js'
 import { createReplay } from './replay.js'
@@ -17,6 +20,11 @@ export interface RefresherDeps {
   random: () => number
   /** A claim on a refresh lives this long: past it, another instance takes over. */
   claimTtlMs: number
+  /** Where Clerk's clock stands (`clerkClock.ts`), learned from every call. */
+  clock: ClerkClock
+  /** Requests are held this long before expiry at most (`hold.ts`); 0: never. */
+  holdMs: number
+  maxHeldRequests: number
 }
 
 /**
@@ -25,7 +33,8 @@ export interface RefresherDeps {
  *
  * 1. replay (`replay.ts`): a retry of a refresh that already happened gets the same result;
  * 2. early refresh (`earlyRefresh.ts`): an unexpired token goes on only if Clerk is not known
- *    to refuse it, one probe at a time while that is being learned;
+ *    to refuse it, one probe at a time while that is being learned; when Clerk refuses, a token
+ *    about to expire is held until Clerk sees it expired (`hold.ts`);
  * 3. claims (`claims.ts`): one call per refresh, in this process and across the fleet;
  * 4. limits (`limits.ts`): per session, per client and the app's budget, only for real calls;
  * 5. the call (`call.ts`): each refresh cookie in turn, the result kept for replay.
@@ -35,10 +44,16 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
   // Waiting on other instances (or on probes) ends after three claims' worth of time.
   const patienceMs = 3 * deps.claimTtlMs
   const replay = createReplay(secrets)
-  const guard = createEarlyRefresh({ policy: deps.earlyRefresh, now, patienceMs })
+  const { clock } = deps
+  const hold = deps.holdMs > 0 ? createHold({ clock, now, holdMs: deps.holdMs, maxHeld: deps.maxHeldRequests }) : null
+  const guard = createEarlyRefresh({ policy: deps.earlyRefresh, now, patienceMs, hold, clock })
   const once = createClaims({ secrets, now, random: deps.random, claimTtlMs: deps.claimTtlMs, patienceMs })
   const checkLimits = createLimits({ secrets, now, random: deps.random, rateLimit: deps.rateLimit, budget: deps.budget })
-  const call = createCall(deps.upstream, replay)
+  // A token minted during a call tells where Clerk's clock stood (its `iat`, whole seconds).
+  const call = createCall(deps.upstream, replay, now, (sentAt, receivedAt, jwt) => {
+    const issuedAt = decodeSessionToken(jwt).issuedAt * 1000
+    clock.observe(sentAt - issuedAt - 1_000, receivedAt - issuedAt)
+  })
 
   return async function refresh(job) {
     const stored = await replay.find(job).catch(() => null)

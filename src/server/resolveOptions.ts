@@ -29,6 +29,8 @@ export const DEFAULTS = {
    */
   upstreamBudget: { live: { max: 500, windowMs: 10_000 }, other: { max: 50, windowMs: 10_000 } },
   earlyRefresh: 'auto',
+  holdMs: 2_000,
+  maxHeldRequests: 1_000,
   rateLimit: { perSession: 20, perClient: 120, windowMs: 60_000 },
   random: () => Math.random(),
 } as const satisfies { [K in keyof RefreshHandlerOptions]?: unknown }
@@ -43,6 +45,8 @@ type Defaulted =
   | 'clock'
   | 'storeTimeoutMs'
   | 'earlyRefresh'
+  | 'holdMs'
+  | 'maxHeldRequests'
   | 'random'
 
 /** The options with every default applied: what `createRefreshHandler` assembles from. */
@@ -139,5 +143,12 @@ export function checkOptions(options: RefreshHandlerOptions): void {
   }
   if (options.trustedHops !== undefined && !(Number.isInteger(options.trustedHops) && options.trustedHops >= 1)) {
     fail(`\`trustedHops\` must be a whole number ≥ 1: got ${shown(options.trustedHops)}`)
+  }
+  const { holdMs, maxHeldRequests } = options
+  if (holdMs !== undefined && !(Number.isFinite(holdMs) && holdMs >= 0 && holdMs <= 2_000)) {
+    fail(`\`holdMs\` must be between 0 and 2000 (ms): got ${shown(holdMs)}`)
+  }
+  if (maxHeldRequests !== undefined && !(Number.isInteger(maxHeldRequests) && maxHeldRequests >= 0)) {
+    fail(`\`maxHeldRequests\` must be a whole number ≥ 0: got ${shown(maxHeldRequests)}`)
   }
 }

@@ -41,6 +41,9 @@ export interface ClerkUpstreamOptions {
   /** Headers of every call to Clerk: `Clerk-API-Version`, `User-Agent`. */
   headers: Record<string, string>
   fetch: FetchLike
+  /** Every answer of Clerk's: sent and answered (local ms), and its `Date` header (ms, NaN without). */
+  onAnswer?: (sentAt: number, receivedAt: number, date: number) => void
+  now?: () => number
 }
 
 /** Clerk's codes that say the session itself is over: the only ones that sign the user out. */
@@ -70,9 +73,12 @@ export function clerkUpstream(options: ClerkUpstreamOptions): Upstream {
   return async (sessionId, body, signal, { suffixedCookies = false } = {}) => {
     const path = `v1/sessions/${encodeURIComponent(sessionId)}/refresh`
     let response: Response
+    const now = options.now ?? Date.now
+    const sentAt = now()
     try {
       const searchParams = suffixedCookies ? { suffixed_cookies: 'true' } : undefined
       response = await client(path, { json: body, signal, searchParams })
+      options.onAnswer?.(sentAt, now(), Date.parse(response.headers.get('date') ?? ''))
     } catch (error) {
       const message = describeFetchFailure(error, `${prefixUrl}/${path}`, options.timeoutMs)
       if (error instanceof TimeoutError) throw new ProxyError(504, 'upstream_timeout', message)

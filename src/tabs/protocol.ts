@@ -41,6 +41,8 @@ export interface ModeMessage extends Envelope {
   refreshAtExpiry: boolean
   /** No tab refreshes before this (ms, the sender's clock; the proxy's `Retry-After`), if given. */
   retryAt?: number
+  /** How long before expiry the proxy holds a request (ms, at most 2000), if it does. */
+  holdMs?: number
 }
 
 /** The sender holds the refresh lock and has sent a request to the proxy. */
@@ -126,7 +128,9 @@ export function parseMessage(data: unknown): TabMessage | null {
         ? (m as unknown as RecoveryMessage)
         : null
     case 'mode':
-      return typeof m.refreshAtExpiry === 'boolean' && (m.retryAt === undefined || isNumber(m.retryAt))
+      return typeof m.refreshAtExpiry === 'boolean' &&
+        (m.retryAt === undefined || isNumber(m.retryAt)) &&
+        (m.holdMs === undefined || (isNumber(m.holdMs) && m.holdMs >= 0 && m.holdMs <= 2_000))
         ? (m as unknown as ModeMessage)
         : null
     case 'lock':

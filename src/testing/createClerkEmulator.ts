@@ -258,6 +258,8 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
     recorded.push(entry)
     if (recorded.length > RECORDED_MAX) recorded.shift()
     pruneConsumed()
+    // As Clerk's servers do: the time of the answer on its own clock, in whole seconds.
+    if (response.type !== 'error') response.headers.set('Date', new Date(now()).toUTCString())
     return response
   }
 

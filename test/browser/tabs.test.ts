@@ -133,24 +133,55 @@ describe.each(engines)('[%s]', (name) => {
     console.log(
       `[${name}] [refuse] 6 cycles of 4 s tokens, 5 tabs, 100 ms upstream: ${refreshes} refreshes, ${refused} refused early, ${app!.requests.length} proxy requests; getToken wait p50/p99 ${pct(waits, 0.5).toFixed(1)}/${pct(waits, 0.99).toFixed(1)} ms (n=${waits.length}), of the ${around.length} that waited: ${pct(around, 0.5).toFixed(0)}/${pct(around, 0.99).toFixed(0)} ms; longest in the first cycle ${Math.max(0, ...firstCycle).toFixed(0)} ms`,
     )
-    // Clerk refuses once: the proxy learns from that refusal and answers any later early request
-    // itself. A tab that opens during the switch may ask once before the others tell it (the
-    // proxy's 503, no call to Clerk); no tab asks early after that.
-    const sentSoFar = app!.requests.map((r) => `${r.at - app!.requests[0]!.at} ms ${r.status}${r.code ? ` ${r.code}` : ''}`).join(', ')
+    const t0 = app!.requests[0]!.at
+    const expiryOf = (jwt: string) => JSON.parse(atob(jwt.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))).exp * 1000
+    const sentSoFar = app!.requests
+      .map((r) => `${r.at - t0}–${(r.answeredAt ?? r.at) - t0} ms (exp ${expiryOf(r.token) - t0}) ${r.status}${r.code ? ` ${r.code}` : ''}`)
+      .join(', ')
     console.log(`[${name}] requests: ${sentSoFar}`)
-    expect(app!.clerk.stats().byCode.session_refresh_session_token_ineligible ?? 0).toBe(1)
-    expect(refused).toBeLessThanOrEqual(pages.length) // at most once per tab, and only in the first cycle:
+    const expiries = [...new Set(app!.requests.map((r) => expiryOf(r.token)))]
+    const waitedAt = all.flatMap((c) => c.waits.flatMap((w, i) => (w > 5 ? [[c.answeredAt[i]! - w, c.answeredAt[i]!] as const] : [])))
+    const nearExpiry = (e: number) => waitedAt.filter(([a]) => Math.abs(a - e) < 2_000)
+    console.log(
+      `[${name}] waits around each expiry (asked–answered, ms from it): ${expiries
+        .map((e) =>
+          nearExpiry(e)
+            .map(([a, b]) => `${Math.round(a - e)}–${Math.round(b - e)}`)
+            .join(' '),
+        )
+        .join(' | ')}`,
+    )
+    // Clerk refuses the first early refresh: the proxy learns from it, answers later early requests
+    // itself, and holds the ones within 2 s of expiry until Clerk sees them expired. While it does
+    // not know Clerk's clock to a few ms, a held request is sent at the middle of what it knows,
+    // and a refusal of that halves it (3 at most per hold). A tab that opens during the switch may
+    // ask once before the others tell it (the proxy's 503, no call to Clerk); no tab asks early
+    // after that.
+    expect(app!.clerk.stats().byCode.session_refresh_session_token_ineligible ?? 0).toBeLessThanOrEqual(6)
+    // At most once per tab, and only in the first two cycles (the first token's request is held,
+    // not refused: the 503 that tells the tabs comes for the second token, 2 s before its expiry):
+    expect(refused).toBeLessThanOrEqual(pages.length)
     const lastRefused = app!.requests.filter((r) => r.code === 'not_yet_expired').at(-1)!
-    expect(lastRefused.at - app!.requests[0]!.at).toBeLessThan(4_000)
+    expect(lastRefused.at - t0).toBeLessThan(2 * 4_000)
     expect(refreshes).toBeGreaterThanOrEqual(5)
     expect(refreshes).toBeLessThanOrEqual(7)
-    // Every request since the first tab opened: the refusal, then exactly one refresh per cycle.
-    const sent = app!.requests.map((r) => `${r.at - app!.requests[0]!.at} ms ${r.status}${r.code ? ` ${r.code}` : ''}`).join(', ')
-    expect(app!.requests.length, `every request: ${sent}`).toBe(app!.clerk.stats().refreshes + refused)
+    // Every request since the switch: exactly one refresh per cycle, each for its own token. (Before
+    // it, with 4 s tokens, a tab standing by may join the first held request: the proxy answers
+    // both with one refresh.)
+    const steady = app!.requests.filter((r) => r.at > lastRefused.at && r.answeredAt !== undefined) // answered by now
+    expect(
+      steady.map((r) => r.status),
+      sentSoFar,
+    ).toEqual(steady.map(() => 200))
+    expect(new Set(steady.map((r) => r.token)).size, sentSoFar).toBe(steady.length)
+    expect(app!.requests.length, sentSoFar).toBeLessThanOrEqual(app!.clerk.stats().refreshes + refused + pages.length - 1)
     expectSound(all, 100, 25)
-    // Bounded by the width of the clock-offset interval (≈ 1 s: iat is truncated to seconds) plus
-    // the request; see the README ("Refreshing at expiry"). The first cycle may add a second more.
-    expect(pct(waits, 0.99)).toBeLessThan(2_000)
+    // The proxy holds the at-expiry refresh and tells Clerk's clock: once it knows that clock (a
+    // few cycles), a call waits for the 250 ms a token must stay valid plus Clerk's round trip
+    // (100 ms) and a few ms; see the README ("At expiry, without the wait"). Figures: `npm run bench`.
+    const converged = expiries.slice(-3).flatMap((e) => nearExpiry(e).map(([a, b]) => b - a))
+    expect(Math.max(0, ...converged)).toBeLessThan(600)
+    expect(pct(waits, 0.99)).toBeLessThan(1_000)
     expect(Math.max(0, ...firstCycle)).toBeLessThan(3_000)
     for (const page of pages) expect((await state(page)).status).toMatch(/active|refreshing/)
   })

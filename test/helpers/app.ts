@@ -13,6 +13,8 @@ export interface RefreshRecord {
   token: string
   status: number
   code?: string
+  /** When the proxy answered (a held request answers up to 2 s later). */
+  answeredAt?: number
   /** Who answered: the proxy, the rate-limiting edge in front of it, or nobody (dropped). */
   by: 'proxy' | 'edge' | 'dropped'
 }
@@ -85,6 +87,7 @@ export async function startApp(
     }
     const response = await handler(request, context)
     entry.status = response.status
+    entry.answeredAt = Date.now()
     if (!response.ok)
       entry.code = (
         await response

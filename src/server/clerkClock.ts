@@ -1,0 +1,66 @@
+/**
+ * Where Clerk's clock stands, as this process sees it through its calls.
+ *
+ * What is estimated is the *lead* `τ`: a call sent at local time `t` reaches Clerk when Clerk's
+ * clock reads `t − τ` (τ = the clock offset, local − Clerk, minus the way in). It is what holding
+ * a token until Clerk sees it expired needs: a call sent at `exp + τ` or later finds it expired.
+ * It lies in the interval (`low`, `high`], narrowed by every observation:
+ *
+ * - a token minted during a call sent at `s` and answered at `r`, with `iat` (whole seconds):
+ *   τ ∈ (s − iat − 1 s, r − iat];
+ * - Clerk's `Date` header `D` (whole seconds) on such a call: τ ∈ (s − D − 1 s, r − D];
+ * - Clerk refused a token expiring at `exp` as not expired yet, sent at `s`: τ > s − exp;
+ * - Clerk refreshed it (while Clerk refuses unexpired tokens), sent at `s`: τ ≤ s − exp.
+ *
+ * The last two are exact to the millisecond; holding a request, the proxy sends it at the middle
+ * of the interval while the interval is wide, so each at-expiry refresh halves it. An observation
+ * that contradicts the interval means a clock was stepped: it alone counts from then on.
+ *
+ * The offset itself is at least `τ` (the way in takes no negative time), so Clerk's clock reads
+ * at most `t − low` at local time `t`: the browser is told that, and its tokens never look valid
+ * for longer than they are.
+ */
+export interface ClerkClock {
+  /** The interval (`low`, `high`] of τ in ms, or null before it is known on both sides. */
+  lead(): { low: number; high: number } | null
+  /** τ lies in (`low`, `high`] (one end may be ±Infinity: a one-sided observation). */
+  observe(low: number, high: number): void
+  /** Clerk's clock reads at most this at local time `t`; null while no lower bound is proven. */
+  clerkTimeAtMost(t: number): number | null
+}
+
+/** A one-sided observation that resets the interval opens it at least this wide (for timing only). */
+const MIN_RESET_WIDTH_MS = 50
+
+export function createClerkClock(): ClerkClock {
+  let low = -Infinity
+  let high = Infinity
+  // A low end guessed after a reset times the hold, but is never told to the browser.
+  let lowProven = false
+  return {
+    lead: () => (Number.isFinite(low) && Number.isFinite(high) ? { low, high } : null),
+    observe(sampleLow, sampleHigh) {
+      const nextLow = Math.max(low, sampleLow)
+      const nextHigh = Math.min(high, sampleHigh)
+      if (nextLow < nextHigh) {
+        if (sampleLow > low) lowProven = true
+        low = nextLow
+        high = nextHigh
+        return
+      }
+      // Contradiction: the way in changed (jitter), or a clock was stepped. The newest word
+      // stands; on its open side the interval spans twice the miss, so that a few halvings
+      // find the edge again.
+      const miss = Math.max(MIN_RESET_WIDTH_MS, 2 * (nextLow - nextHigh))
+      lowProven = Number.isFinite(sampleLow)
+      low = lowProven ? sampleLow : sampleHigh - miss
+      high = Number.isFinite(sampleHigh) ? sampleHigh : sampleLow + miss
+    },
+    clerkTimeAtMost: (t) => (lowProven ? Math.floor(t - low) : null),
+  }
+}
+
+/** τ from a call sent at `sentAt`, answered at `receivedAt`, stamped `secondMs` (whole seconds). */
+export function observeSecond(clock: ClerkClock, sentAt: number, receivedAt: number, secondMs: number): void {
+  if (Number.isFinite(secondMs)) clock.observe(sentAt - secondMs - 1_000, receivedAt - secondMs)
+}

@@ -1,0 +1,140 @@
+import type { ClerkClock } from './clerkClock.js'
+import { ProxyError } from './errors.js'
+import type { RefreshJob, RefreshOutcome } from './job.js'
+
+export interface HoldDeps {
+  clock: ClerkClock
+  now: () => number
+  /** Longest hold: a token that Clerk sees expire later than this is not held. 0: never. */
+  holdMs: number
+  /** Held requests in this process at most (joined ones count too). */
+  maxHeld: number
+}
+
+export interface Hold {
+  /** How long before expiry (on Clerk's clock) a request is held. */
+  readonly windowMs: number
+  /**
+   * Whether `job` can be held (Clerk refusing unexpired tokens): its token expires on Clerk's
+   * clock within the hold window, there is room, and Clerk's clock is known.
+   */
+  accepts(job: RefreshJob): boolean
+  /** Holds `job` until Clerk sees its token expired, then runs `attempt`; joins a hold for the same token. */
+  run(job: RefreshJob, attempt: () => Promise<RefreshOutcome>): Promise<RefreshOutcome>
+}
+
+/** Clerk's answer for a token it will not refresh yet. */
+export const INELIGIBLE = 'session_refresh_session_token_ineligible'
+/** An interval of the lead narrower than this is as good as known: released at its end. */
+const CONVERGED_MS = 16
+/** Refusals in one hold before it gives up (each one halves what is not known). */
+const MAX_REFUSALS = 4
+/** Past the interval's end: the way to Clerk varies by a few ms from call to call. */
+const RELEASE_MARGIN_MS = 4
+
+/** The browser went away while its request was held: nothing is sent for it. */
+const gone = () => new ProxyError(499, 'invalid_request', 'The browser went away while its request was held')
+
+interface Held {
+  promise: Promise<RefreshOutcome>
+  waiters: number
+  controller: AbortController
+}
+
+/**
+ * At expiry, without the wait. When Clerk refuses to refresh a token before it expires, a
+ * request for a token that Clerk sees expire within `holdMs` is held here and sent when Clerk's
+ * clock has passed `exp` (see `clerkClock.ts`), so the new token is minted the moment it can be
+ * and reaches the browser one Clerk round trip after expiry, not a `Retry-After` later.
+ *
+ * While the lead is not known to `CONVERGED_MS`, the request is sent at the middle of what is
+ * known: Clerk's refusal (or refresh) narrows it to one half, and a refused request is sent again
+ * at the next estimate. Bounded: one timer per held token (requests for the same token join it),
+ * `maxHeld` requests per process, and a hold whose browsers all went away sends nothing.
+ */
+export function createHold(deps: HoldDeps): Hold {
+  const { clock, now } = deps
+  const holds = new Map<string, Held>()
+  let heldRequests = 0
+
+  const expiry = (job: RefreshJob) => job.token.expiresAt * 1000
+
+  function wait(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(gone())
+      const timer = setTimeout(
+        () => {
+          signal.removeEventListener('abort', stop)
+          resolve()
+        },
+        Math.max(0, ms),
+      )
+      function stop() {
+        clearTimeout(timer)
+        reject(gone())
+      }
+      signal.addEventListener('abort', stop, { once: true })
+    })
+  }
+
+  async function hold(job: RefreshJob, attempt: () => Promise<RefreshOutcome>, signal: AbortSignal): Promise<RefreshOutcome> {
+    for (let refusals = 0; ; ) {
+      const lead = clock.lead()
+      if (!lead) throw new ProxyError(503, 'not_yet_expired', "Clerk's clock is not known", { 'Retry-After': '1' })
+      const probe = lead.high - lead.low > CONVERGED_MS && refusals < MAX_REFUSALS - 1
+      const sendAt = expiry(job) + (probe ? Math.round((lead.low + lead.high) / 2) : lead.high + RELEASE_MARGIN_MS)
+      await wait(sendAt - now(), signal)
+      const sentAt = now()
+      try {
+        const outcome = await attempt()
+        // Clerk refreshed it: it saw the token expired. Exact, unless another call did the work.
+        if (!outcome.coalesced && !outcome.replayed) clock.observe(-Infinity, sentAt - expiry(job))
+        return outcome
+      } catch (error) {
+        if (!(error instanceof ProxyError && error.reason === INELIGIBLE)) throw error
+        clock.observe(sentAt - expiry(job), Infinity)
+        if (++refusals >= MAX_REFUSALS)
+          throw new ProxyError(503, 'not_yet_expired', 'Clerk still refuses this token', { 'Retry-After': '1' })
+      }
+    }
+  }
+
+  return {
+    windowMs: deps.holdMs,
+    accepts(job) {
+      const lead = clock.lead()
+      if (deps.holdMs <= 0 || !lead || heldRequests >= deps.maxHeld) return false
+      return expiry(job) + lead.high - now() <= deps.holdMs
+    },
+
+    async run(job, attempt) {
+      const key = `${job.sessionId}\n${job.token.raw}\n${job.credentials.join('\n')}`
+      let held = holds.get(key)
+      const joined = held !== undefined
+      if (!held) {
+        const controller = new AbortController()
+        const promise = hold(job, attempt, controller.signal).finally(() => holds.delete(key))
+        held = { promise, waiters: 0, controller }
+        holds.set(key, held)
+      }
+      const entry = held
+      entry.waiters++
+      heldRequests++
+      const signal = job.signal
+      // A browser that leaves stops waiting; when the last one has left, nothing is sent.
+      const left = new Promise<never>((_, reject) => {
+        const leave = () => reject(gone())
+        if (signal?.aborted) leave()
+        signal?.addEventListener('abort', leave, { once: true })
+      })
+      try {
+        const outcome = await Promise.race([entry.promise, left])
+        return joined ? { ...outcome, coalesced: true } : outcome
+      } finally {
+        heldRequests--
+        if (--entry.waiters === 0) entry.controller.abort()
+        entry.promise.catch(() => {})
+      }
+    },
+  }
+}
