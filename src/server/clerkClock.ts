@@ -25,7 +25,12 @@ export interface ClerkClock {
   lead(): { low: number; high: number } | null
   /** τ lies in (`low`, `high`] (one end may be ±Infinity: a one-sided observation). */
   observe(low: number, high: number): void
-  /** Clerk's clock reads at most this at local time `t`; null while no lower bound is proven. */
+  /**
+   * Another instance's interval (from the store): taken, for timing only, when this one knows
+   * less and it agrees with what this one has proven. Never told to the browser.
+   */
+  seed(low: number, high: number): void
+  /** Clerk's clock reads at most this at local time `t`; null while no lower bound is proven here. */
   clerkTimeAtMost(t: number): number | null
 }
 
@@ -35,28 +40,36 @@ const MIN_RESET_WIDTH_MS = 50
 export function createClerkClock(): ClerkClock {
   let low = -Infinity
   let high = Infinity
-  // A low end guessed after a reset times the hold, but is never told to the browser.
-  let lowProven = false
+  // The greatest low end observed here since the last contradiction: what the browser is told.
+  let provenLow = -Infinity
+  const known = () => Number.isFinite(low) && Number.isFinite(high)
   return {
-    lead: () => (Number.isFinite(low) && Number.isFinite(high) ? { low, high } : null),
+    lead: () => (known() ? { low, high } : null),
     observe(sampleLow, sampleHigh) {
       const nextLow = Math.max(low, sampleLow)
       const nextHigh = Math.min(high, sampleHigh)
       if (nextLow < nextHigh) {
-        if (sampleLow > low) lowProven = true
         low = nextLow
         high = nextHigh
+        provenLow = Math.max(provenLow, sampleLow)
         return
       }
       // Contradiction: the way in changed (jitter), or a clock was stepped. The newest word
       // stands; on its open side the interval spans twice the miss, so that a few halvings
       // find the edge again.
       const miss = Math.max(MIN_RESET_WIDTH_MS, 2 * (nextLow - nextHigh))
-      lowProven = Number.isFinite(sampleLow)
-      low = lowProven ? sampleLow : sampleHigh - miss
+      provenLow = sampleLow
+      low = Number.isFinite(sampleLow) ? sampleLow : sampleHigh - miss
       high = Number.isFinite(sampleHigh) ? sampleHigh : sampleLow + miss
     },
-    clerkTimeAtMost: (t) => (lowProven ? Math.floor(t - low) : null),
+    seed(seedLow, seedHigh) {
+      const nextLow = Math.max(seedLow, provenLow)
+      if (!(Number.isFinite(nextLow) && Number.isFinite(seedHigh) && nextLow < seedHigh)) return
+      if (known() && high - low <= seedHigh - nextLow) return
+      low = nextLow
+      high = seedHigh
+    },
+    clerkTimeAtMost: (t) => (Number.isFinite(provenLow) ? Math.floor(t - provenLow) : null),
   }
 }
 

@@ -29,6 +29,17 @@ const MAX_RETRY_AFTER_S = 3_600
 
 type Belief = 'unknown' | 'accepts' | 'refuses'
 
+/** Another instance's interval of Clerk's lead, as stored by `shareLead` (`hold.ts`), if well-formed. */
+function seedFrom(clock: ClerkClock, stored: string | null): void {
+  try {
+    const value: unknown = stored === null ? null : JSON.parse(stored)
+    if (Array.isArray(value) && value.length === 2 && value.every((n) => typeof n === 'number' && Number.isFinite(n)))
+      clock.seed(value[0], value[1])
+  } catch {
+    // not ours, or garbled: nothing learned
+  }
+}
+
 /** Says on a 503 `not_yet_expired` how long before expiry this proxy holds a request (ms). */
 export const HOLD_HEADER = 'Session-Keeper-Hold'
 
@@ -77,8 +88,10 @@ export function createEarlyRefresh(deps: EarlyRefreshDeps) {
   async function refuses(store: RefreshStore): Promise<boolean> {
     if (now() - checkedAt > STORE_CHECK_MS) {
       try {
-        const refused = (await store.get(STORE_KEYS.early)) === 'refused'
+        const [early, lead] = await Promise.all([store.get(STORE_KEYS.early), store.get(STORE_KEYS.clerkLead)])
+        const refused = early === 'refused'
         checkedAt = now()
+        seedFrom(deps.clock, lead)
         if (refused) belief = 'refuses'
         else if (belief === 'refuses') belief = 'unknown' // forgotten: one request asks again
       } catch {

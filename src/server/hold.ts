@@ -1,6 +1,8 @@
 import type { ClerkClock } from './clerkClock.js'
 import { ProxyError } from './errors.js'
 import type { RefreshJob, RefreshOutcome } from './job.js'
+import { STORE_KEYS } from './keys.js'
+import type { RefreshStore } from './store.js'
 
 export interface HoldDeps {
   clock: ClerkClock
@@ -32,6 +34,10 @@ const MAX_REFUSALS = 4
 /** Past the interval's end: the way to Clerk varies by a few ms from call to call. */
 const RELEASE_MARGIN_MS = 4
 
+/** What an instance learned of Clerk's lead is shared with the fleet this often at most, and kept this long. */
+const SHARE_EVERY_MS = 5_000
+const SHARED_FOR_MS = 3_600_000
+
 /** The browser went away while its request was held: nothing is sent for it. */
 const gone = () => new ProxyError(499, 'invalid_request', 'The browser went away while its request was held')
 
@@ -56,6 +62,15 @@ export function createHold(deps: HoldDeps): Hold {
   const { clock, now } = deps
   const holds = new Map<string, Held>()
   let heldRequests = 0
+  let sharedAt = -Infinity
+
+  /** Another instance starting up holds its first request on this (`seed`), not on nothing. */
+  function shareLead(store: RefreshStore): void {
+    const lead = clock.lead()
+    if (!lead || now() - sharedAt < SHARE_EVERY_MS) return
+    sharedAt = now()
+    store.set(STORE_KEYS.clerkLead, JSON.stringify([lead.low, lead.high]), SHARED_FOR_MS).catch(() => {})
+  }
 
   const expiry = (job: RefreshJob) => job.token.expiresAt * 1000
 
@@ -89,6 +104,7 @@ export function createHold(deps: HoldDeps): Hold {
         const outcome = await attempt()
         // Clerk refreshed it: it saw the token expired. Exact, unless another call did the work.
         if (!outcome.coalesced && !outcome.replayed) clock.observe(-Infinity, sentAt - expiry(job))
+        shareLead(job.store)
         return outcome
       } catch (error) {
         if (!(error instanceof ProxyError && error.reason === INELIGIBLE)) throw error

@@ -11,6 +11,8 @@ export const STORE_KEYS = {
   budget: 'sk:v1:budget:',
   /** `'refused'` while Clerk is believed to refuse unexpired tokens. */
   early: 'sk:v1:early-refresh',
+  /** `[low, high]`: the last interval of Clerk's lead an instance learned (`clerkClock.ts`), for timing holds. */
+  clerkLead: 'sk:v1:clerk-lead',
   /** + hash(session, token, refresh cookies): the instance calling Clerk for this refresh. */
   claim: 'sk:v1:claim:',
   /** + the same hash: that call's failure, for the instances that waited on it. */

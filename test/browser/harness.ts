@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect } from 'vitest'
 import { startApp, type App } from '../helpers/app.js'
+import type { RefreshHandlerOptions } from '../../src/server/index.js'
 import type { ClerkEmulatorOptions } from '../../src/testing/index.js'
 import { RECORDER, SAMPLER, samplerCounts, type SamplerCounts } from '../helpers/sampler.js'
 import { launchEngine, selectedEngines, type Engine, type EngineName, type Session, type Tab } from './drivers/index.js'
@@ -31,6 +32,8 @@ export interface TabsOptions {
   /** `data-*` options of the script tag. */
   dataset?: Record<string, string>
   emulator?: ClerkEmulatorOptions
+  /** Options of the proxy (`createRefreshHandler`), e.g. `holdMs`. */
+  proxy?: Partial<RefreshHandlerOptions>
 }
 
 /**
@@ -41,11 +44,12 @@ export interface TabsOptions {
 export async function openTabs(
   engine: Engine,
   count: number,
-  { lifetimeSeconds = 6, latencyMs = 20, policy = 'accept', dataset, emulator }: TabsOptions = {},
+  { lifetimeSeconds = 6, latencyMs = 20, policy = 'accept', dataset, emulator, proxy }: TabsOptions = {},
 ): Promise<{ app: App; session: Session; tabs: Tab[] }> {
   const app = await startApp(
     { tokenLifetimeSeconds: lifetimeSeconds, unexpiredTokens: policy, ...emulator },
     { head: SAMPLER + RECORDER, dataset },
+    proxy,
   )
   app.clerk.setFaults({ latencyMs })
   const session = await engine.newSession()

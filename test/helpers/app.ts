@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
-import { createRefreshHandler, toNodeHandler } from '../../src/server/index.js'
+import { createRefreshHandler, type RefreshHandlerOptions, toNodeHandler } from '../../src/server/index.js'
 import { createClerkEmulator, type ClerkEmulatorOptions } from '../../src/testing/index.js'
 import { close, listen } from './servers.js'
 
@@ -47,6 +47,7 @@ export interface RateLimit {
 export async function startApp(
   emulatorOptions: ClerkEmulatorOptions = {},
   pageOptions: { dataset?: Record<string, string>; head?: string; after?: string } = {},
+  proxyOptions: Partial<RefreshHandlerOptions> = {},
 ) {
   const clerk = createClerkEmulator({ secureCookies: false, ...emulatorOptions })
   const handler = createRefreshHandler({
@@ -54,6 +55,7 @@ export async function startApp(
     publishableKey: clerk.publishableKey,
     apiUrl: 'http://localhost', // answered in-process by `fetch`
     fetch: clerk.fetch,
+    ...proxyOptions,
   })
   const requests: RefreshRecord[] = []
   /** When the library's page (`/`) was served. */

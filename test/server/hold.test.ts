@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { decodeSessionToken } from '../../src/core/token.js'
+import { createMemoryStore, createRefreshHandler } from '../../src/server/index.js'
 import type { EmulatedSession } from '../../src/testing/index.js'
 import { startStack, type Stack } from '../helpers/servers.js'
 import { sleep } from '../helpers/time.js'
@@ -74,6 +75,46 @@ describe('the hold at expiry', () => {
     // at most (a refused early send costs one). Precise figures: `npm run bench`.
     for (const ms of lateness) expect(ms).toBeGreaterThanOrEqual(0)
     expect(Math.max(...lateness.slice(-2))).toBeLessThan(LATENCY_MS + 150)
+  })
+
+  it("a second instance on the fleet's store holds its first request on what the first one learned", async () => {
+    const store = createMemoryStore()
+    const { s } = await refusingStack({ store })
+    // The first instance learns Clerk's lead over 5 at-expiry refreshes.
+    const session = s.sessionAged(0)
+    let token = session.sessionToken
+    for (let cycle = 0; cycle < 5; cycle++) {
+      await sleep(expiryOf(token) - 1_000 - Date.now())
+      token = (await (await refresh(s, session, token)).json()).jwt
+    }
+    // A new instance (same store, same Clerk), and a token of another session 1 s from expiry.
+    const other = createRefreshHandler({ secretKey: s.clerk.secretKey, publishableKey: s.clerk.publishableKey, apiUrl: s.apiUrl, store })
+    const fresh = s.sessionAged(0)
+    const ask = (jwt: string) =>
+      other(
+        new Request(s.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            origin: s.origin,
+            cookie: `__refresh_${s.clerk.cookieSuffix}=${fresh.refreshToken}`,
+          },
+          body: JSON.stringify({ session_id: fresh.sessionId, expired_token: jwt }),
+        }),
+      )
+    // Its first request learns the policy (the store says Clerk refuses) and the lead (a seed).
+    expect((await ask(fresh.sessionToken)).status).toBe(503)
+    s.clerk.resetStats()
+    await sleep(expiryOf(fresh.sessionToken) - 1_000 - Date.now())
+    const answer = await ask(fresh.sessionToken)
+    const lateness = Date.now() - expiryOf(fresh.sessionToken)
+    expect(answer.status).toBe(200)
+    // Sent at the first instance's estimate: no bisection from scratch (3 refusals), at most one
+    // refusal if the way to Clerk was a few ms faster this time.
+    expect(s.clerk.stats().byCode.session_refresh_session_token_ineligible ?? 0).toBeLessThanOrEqual(1)
+    expect(lateness).toBeLessThan(LATENCY_MS + 250)
+    // What it tells the browser of Clerk's clock comes from its own call (Date, iat), never the seed.
+    expect(answer.headers.get('session-keeper-clerk-time')).not.toBeNull()
   })
 
   it('50 requests for the same token while it is held: one call to Clerk, one token for all', async () => {

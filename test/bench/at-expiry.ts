@@ -1,0 +1,68 @@
+/**
+ * npx tsx test/bench/at-expiry.ts [--engine chromium,firefox] [--cycles 10] [--hold 2000] — how long
+ * getToken() waits around expiry, the issue-19 setting: the built `<script>` bundle
+ * (SESSION_KEEPER_IIFE=<path> for another build, e.g. an older one), session-keeper/server with
+ * `holdMs` as given (0: a proxy that does not hold), the emulator with 100 ms upstream latency,
+ * 4 tabs (3 hidden), 6 s tokens, getToken() every 50 ms in each tab (hidden tabs: as throttled).
+ * Per engine and Clerk policy: the share of calls that waited (> 5 ms), the waits' p50 / p99 /
+ * max from the third cycle on (the proxy learns Clerk's policy and clock in the first two), the
+ * longest wait before, refreshes per cycle and expired answers. Bounded: cycles × 6 s + ~15 s
+ * per case.
+ */
+import { parseArgs } from 'node:util'
+import { type EngineName, launchEngine } from '../browser/drivers/index.js'
+import { counts, openTabs } from '../browser/harness.js'
+import { sleep } from '../helpers/time.js'
+
+const { values } = parseArgs({
+  options: {
+    engine: { type: 'string', default: 'chromium,firefox' },
+    cycles: { type: 'string', default: '10' },
+    hold: { type: 'string', default: '2000' },
+  },
+})
+const LIFETIME_S = 6
+const CYCLES = Number(values.cycles)
+const HOLD_MS = Number(values.hold)
+const pct = (list: number[], p: number) => list[Math.min(list.length - 1, Math.floor(list.length * p))] ?? 0
+
+const rows: string[] = []
+for (const name of values.engine!.split(',') as EngineName[]) {
+  const engine = await launchEngine(name)
+  try {
+    for (const policy of ['refuse', 'accept'] as const) {
+      const { app, session, tabs } = await openTabs(engine, 4, {
+        lifetimeSeconds: LIFETIME_S,
+        latencyMs: 100,
+        policy,
+        proxy: { holdMs: HOLD_MS },
+      })
+      const started = Date.now()
+      const refreshesBefore = app.clerk.stats().refreshes
+      await sleep(CYCLES * LIFETIME_S * 1000)
+      const all = await counts(tabs)
+      const refreshes = app.clerk.stats().refreshes - refreshesBefore
+      await session.close()
+      await app.close()
+      const learnedAt = started + 2 * LIFETIME_S * 1000
+      const calls = all.flatMap((c) => c.waits.map((w, i) => ({ w, at: c.answeredAt[i]! })))
+      const waited = calls.filter((c) => c.w > 5)
+      const steady = waited
+        .filter((c) => c.at >= learnedAt)
+        .map((c) => c.w)
+        .sort((a, b) => a - b)
+      const learning = waited.filter((c) => c.at < learnedAt).map((c) => c.w)
+      const expired = all.reduce((sum, c) => sum + c.expired, 0)
+      rows.push(
+        `| ${name} | ${policy} | ${HOLD_MS} | ${calls.length} | ${((100 * waited.length) / Math.max(1, calls.length)).toFixed(1)} % | ${pct(steady, 0.5).toFixed(0)} / ${pct(steady, 0.99).toFixed(0)} / ${Math.max(0, ...steady).toFixed(0)} ms (n=${steady.length}) | ${Math.max(0, ...learning).toFixed(0)} ms | ${(refreshes / CYCLES).toFixed(2)} | ${expired} |`,
+      )
+      console.log(rows.at(-1))
+    }
+  } finally {
+    await engine.close()
+  }
+}
+console.log(
+  `\n${CYCLES} cycles of ${LIFETIME_S} s tokens, 4 tabs, 100 ms upstream, holdMs ${HOLD_MS}\n\n| engine | Clerk | holdMs | getToken() calls | waited | waits p50 / p99 / max, from cycle 3 | longest wait, cycles 1–2 | refreshes per cycle | expired answers |\n|---|---|---|---|---|---|---|---|---|`,
+)
+for (const row of rows) console.log(row)
