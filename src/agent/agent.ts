@@ -29,6 +29,8 @@ export class Agent {
   #channel: TabChannel | null = null
   #locks: LockManagerLike = soloLocks
   #run: Promise<void> | null = null
+  /** A run asked the other tabs to speak (`ping`) and none has yet. */
+  #awaitingWord = false
   #teardown: (() => void) | null = null
   /** Settles when the start-up wait for other tabs is over. */
   ready: Promise<void> = Promise.resolve()
@@ -65,8 +67,10 @@ export class Agent {
     const { state, effects } = transition(this.#state, event, input)
     const changed = state !== this.#state
     this.#state = state
+    // What the other tabs are told goes out first: they work on it while this tab's subscribers run.
+    for (const effect of effects) if (effect.type === 'post') this.#perform(effect)
     this.store.set(publicState(state, input.now, input.refreshMarginMs, input.online, this.tabId))
-    for (const effect of effects) this.#perform(effect)
+    for (const effect of effects) if (effect.type !== 'post') this.#perform(effect)
     // The timer follows the state (the latest, should an effect have dispatched meanwhile).
     const at = wakeAt(this.#state, this.#input())
     if (at === null) this.#timer.cancel()
@@ -180,6 +184,11 @@ export class Agent {
       state: () => this.#state,
       dispatch: (event: AgentEvent) => this.dispatch(event),
       until: (done: () => boolean, ms: number) => this.changes.until(done, ms),
+      ping: () => {
+        this.#awaitingWord = true
+        this.#channel?.post({ type: 'hello' })
+      },
+      heard: () => !this.#awaitingWord,
     }
     this.#run = runRefresh(deps, host, trigger, this.#state.held!)
       .catch((error: unknown) => {
@@ -199,6 +208,11 @@ export class Agent {
   #receive(message: TabMessage): void {
     if (!this.#state.running || message.type === 'lock') return // `lock`: the fallback lock's own
     const o = this.options
+    // A run handing over (`ping`) waits for any other tab to speak: it wakes on this.
+    if (this.#awaitingWord) {
+      this.#awaitingWord = false
+      this.changes.notify()
+    }
     this.dispatch(
       eventOf(message, this.#state, {
         now: o.clock.now(),

@@ -22,6 +22,10 @@ export interface RunHost {
   dispatch(event: AgentEvent): void
   /** Resolves once `done()` holds (re-checked on every change of state) or after `ms`. */
   until(done: () => boolean, ms: number): Promise<void>
+  /** Asks the other tabs to speak (a `hello`): whatever they had sent before arrives first. */
+  ping(): void
+  /** Another tab has spoken since the last `ping`. */
+  heard(): boolean
 }
 
 /**
@@ -58,11 +62,14 @@ export async function runRefresh(deps: RunDeps, host: RunHost, trigger: Trigger,
       if (!stillNeeded()) return
       // Another tab held the lock, or announced a refresh just now (two tabs can steal from one
       // frozen holder within moments of each other): its outcome may be on its way over the
-      // channel (nothing orders a lock grant after a message), unless it died. Wait a moment.
+      // channel (nothing orders a lock grant after a message), unless it died. Wait a moment:
+      // until any tab answers a `hello` (what the holder sent before letting go is in by then;
+      // a message is not throttled in a hidden tab, a timer is), at most `handoffWaitMs`.
       const remote = host.state().remote
       const announcedRecently = remote !== null && clock.now() - remote.since < RECENT_ANNOUNCEMENT_MS
       if (grant === 'waited' || (grant === 'free' && remote) || (grant === 'stolen' && announcedRecently)) {
-        await host.until(() => !stillNeeded() || clock.now() < retryAt(host.state()), options.handoffWaitMs)
+        host.ping()
+        await host.until(() => !stillNeeded() || clock.now() < retryAt(host.state()) || host.heard(), options.handoffWaitMs)
         host.dispatch({ type: 'remote-done' })
         if (!stillNeeded()) return
       }
