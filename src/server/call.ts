@@ -1,4 +1,5 @@
 import { ProxyError, recoveryRequired } from './errors.js'
+import { INELIGIBLE } from './hold.js'
 import type { RefreshJob } from './job.js'
 import type { Replay } from './replay.js'
 import type { Upstream, UpstreamResult } from './upstream.js'
@@ -13,8 +14,13 @@ export function createCall(
   upstream: Upstream,
   replay: Replay,
   now: () => number,
-  /** A token Clerk minted during a call sent at `sentAt` and answered at `receivedAt`. */
-  minted: (sentAt: number, receivedAt: number, jwt: string) => void,
+  /** What each call to Clerk tells of its clock, with the moment it was sent (`clerkClock.ts`). */
+  observed: {
+    /** Clerk minted `jwt` for `job` during a call sent at `sentAt`, answered at `receivedAt`. */
+    minted(job: RefreshJob, sentAt: number, receivedAt: number, jwt: string): void
+    /** Clerk refused `job`'s token as not expired yet, sent at `sentAt`. */
+    refused(job: RefreshJob, sentAt: number): void
+  },
 ): (job: RefreshJob) => Promise<UpstreamResult> {
   async function tryEach(job: RefreshJob): Promise<UpstreamResult> {
     // Not the browser request's signal: a client that goes away must not cancel a call others share.
@@ -23,8 +29,14 @@ export function createCall(
       try {
         const body = { ...job.body, refresh_token: credential }
         const sentAt = now()
-        const result = await upstream(job.sessionId, body, signal, { suffixedCookies: job.suffixedCookies })
-        minted(sentAt, now(), result.jwt)
+        let result: UpstreamResult
+        try {
+          result = await upstream(job.sessionId, body, signal, { suffixedCookies: job.suffixedCookies })
+        } catch (error) {
+          if (error instanceof ProxyError && error.reason === INELIGIBLE) observed.refused(job, sentAt)
+          throw error
+        }
+        observed.minted(job, sentAt, now(), result.jwt)
         await replay.remember(job, credential, result).catch(() => {})
         return result
       } catch (error) {

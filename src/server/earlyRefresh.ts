@@ -119,14 +119,12 @@ export function createEarlyRefresh(deps: EarlyRefreshDeps) {
 
   /** Sends an unexpired token on; Clerk's answer is learned, and its refusal becomes a 503 (or a hold). */
   async function ask(job: RefreshJob, attempt: () => Promise<RefreshOutcome>): Promise<RefreshOutcome> {
-    const sentAt = now()
     try {
       const outcome = await attempt()
       await learn(job.store, 'accepts')
       return outcome
     } catch (error) {
       if (!(error instanceof ProxyError && error.reason === INELIGIBLE)) throw error
-      deps.clock.observe(sentAt - job.token.expiresAt * 1000, Infinity)
       if (policy === 'always') throw notYetExpired(job, now())
       await learn(job.store, 'refuses')
       return atExpiry(job, attempt)
@@ -155,7 +153,7 @@ export function createEarlyRefresh(deps: EarlyRefreshDeps) {
   }
 
   /** Runs `attempt` for `job`, or answers 503 `not_yet_expired` without it. */
-  return async function guard(job: RefreshJob, attempt: () => Promise<RefreshOutcome>): Promise<RefreshOutcome> {
+  async function guard(job: RefreshJob, attempt: () => Promise<RefreshOutcome>): Promise<RefreshOutcome> {
     if (policy === 'never' || (policy === 'auto' && belief === 'refuses' && (await refuses(job.store)))) return atExpiry(job, attempt)
     if (!isUnexpired(job, now())) return attempt()
     if (policy === 'always') return ask(job, attempt)
@@ -172,4 +170,8 @@ export function createEarlyRefresh(deps: EarlyRefreshDeps) {
       }
     }
   }
+
+  /** Clerk is taken to refuse unexpired tokens (learned, or `'never'`): a refresh then says it saw the token expired. */
+  const refusing = () => policy === 'never' || belief === 'refuses'
+  return Object.assign(guard, { refusing })
 }

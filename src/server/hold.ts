@@ -99,16 +99,13 @@ export function createHold(deps: HoldDeps): Hold {
       const probe = lead.high - lead.low > CONVERGED_MS && refusals < MAX_REFUSALS - 1
       const sendAt = expiry(job) + (probe ? Math.round((lead.low + lead.high) / 2) : lead.high + RELEASE_MARGIN_MS)
       await wait(sendAt - now(), signal)
-      const sentAt = now()
+      // Clerk's refresh or refusal is observed by the call itself (`call.ts`), at its own send.
       try {
         const outcome = await attempt()
-        // Clerk refreshed it: it saw the token expired. Exact, unless another call did the work.
-        if (!outcome.coalesced && !outcome.replayed) clock.observe(-Infinity, sentAt - expiry(job))
         shareLead(job.store)
         return outcome
       } catch (error) {
         if (!(error instanceof ProxyError && error.reason === INELIGIBLE)) throw error
-        clock.observe(sentAt - expiry(job), Infinity)
         if (++refusals >= MAX_REFUSALS)
           throw new ProxyError(503, 'not_yet_expired', 'Clerk still refuses this token', { 'Retry-After': '1' })
       }

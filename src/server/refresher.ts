@@ -49,10 +49,16 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
   const guard = createEarlyRefresh({ policy: deps.earlyRefresh, now, patienceMs, hold, clock })
   const once = createClaims({ secrets, now, random: deps.random, claimTtlMs: deps.claimTtlMs, patienceMs })
   const checkLimits = createLimits({ secrets, now, random: deps.random, rateLimit: deps.rateLimit, budget: deps.budget })
-  // A token minted during a call tells where Clerk's clock stood (its `iat`, whole seconds).
-  const call = createCall(deps.upstream, replay, now, (sentAt, receivedAt, jwt) => {
-    const issuedAt = decodeSessionToken(jwt).issuedAt * 1000
-    clock.observe(sentAt - issuedAt - 1_000, receivedAt - issuedAt)
+  // Each call to Clerk tells where its clock stood, timed by the call's own send (not by a wait
+  // on a claim or on another instance's result).
+  const call = createCall(deps.upstream, replay, now, {
+    minted(job, sentAt, receivedAt, jwt) {
+      const issuedAt = decodeSessionToken(jwt).issuedAt * 1000
+      clock.observe(sentAt - issuedAt - 1_000, receivedAt - issuedAt) // `iat`, whole seconds
+      // Refreshed by a Clerk that refuses unexpired tokens: it saw this one expired.
+      if (guard.refusing()) clock.observe(-Infinity, sentAt - job.token.expiresAt * 1000)
+    },
+    refused: (job, sentAt) => clock.observe(sentAt - job.token.expiresAt * 1000, Infinity),
   })
 
   return async function refresh(job) {
