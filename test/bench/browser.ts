@@ -283,12 +283,14 @@ function goalsOf(engine: EngineName, scenarios: Scenario[], failovers: Failover[
         ok: ratio(s) === 1,
       })),
     ...POLICIES.map((policy) => ({
-      goal: `[${engine}] [${policy}] early refreshes refused by Clerk, all runs ≤ 1 per run (the proxy learns from the first)`,
+      // The first teaches the proxy the policy; then, while it learns Clerk's clock, a held request
+      // sent at the middle of the estimate may be refused (at most 3 per hold): one halving each.
+      goal: `[${engine}] [${policy}] early refreshes refused by Clerk, all runs ≤ 1 + 3 × 2 per run (the policy, then the first holds' halvings)`,
       value: scenarios
         .filter((s) => s.policy === policy)
         .map((s) => `${s.refusedAtClerk} (503 to browsers: ${s.refusedEarly})`)
         .join(', '),
-      ok: scenarios.filter((s) => s.policy === policy).every((s) => s.refusedAtClerk <= 1),
+      ok: scenarios.filter((s) => s.policy === policy).every((s) => s.refusedAtClerk <= 7),
     })),
     {
       goal: `[${engine}] "consumed" answers from the emulator = 0`,
@@ -309,9 +311,9 @@ function goalsOf(engine: EngineName, scenarios: Scenario[], failovers: Failover[
         ok: fanoutRatio(s) <= 4,
       })),
     {
-      goal: `[${engine}] failover after the refresher ${failovers[0]?.how ?? 'died'} mid-refresh < 1 s (median)`,
+      goal: `[${engine}] failover after the refresher ${failovers[0]?.how ?? 'died'} mid-refresh < 400 ms (median)`,
       value: `${failoverMs.toFixed(0)} ms`,
-      ok: failoverMs < 1000 && failovers.every((f) => Number.isFinite(f.recoveryMs)),
+      ok: failoverMs < 400 && failovers.every((f) => Number.isFinite(f.recoveryMs)),
     },
     {
       goal: `[${engine}] timer callbacks per idle tab per lifetime ≤ 2`,
