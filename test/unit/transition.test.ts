@@ -371,7 +371,7 @@ const ROWS: Row[] = [
     effects: [],
   },
   {
-    rule: "a refusal that no longer says the proxy holds goes back to refreshing after expiry, in every tab",
+    rule: 'a refusal that no longer says the proxy holds goes back to refreshing after expiry, in every tab',
     state: { ...REFRESHING, atExpiry: true, holdMs: 2_000 },
     event: { type: 'refresh-at-expiry', retryAt: 0, holdMs: 0, local: true },
     at: DUE,
