@@ -47,7 +47,16 @@ export function autoStart(
   // data-on-recovery="reload": Clerk's middleware runs its handshake on the reload and re-plants
   // the cookies; a hidden page reloads when it is next shown, not behind the user's back.
   if (script instanceof HTMLScriptElement && script.dataset.onRecovery === 'reload') {
-    options.onRecoveryRequired = () => reloadWhenVisible(win)
+    let pending = false // every tab hears of a recovery, some more than once: one planned reload at a time
+    options.onRecoveryRequired = () => {
+      if (pending) return
+      pending = true
+      reloadThroughHandshake(
+        win,
+        () => keeper,
+        () => (pending = false),
+      )
+    }
   }
   const keeper = create(options)
   const dispatch = (state: SessionState) => win.dispatchEvent(new CustomEvent('session-keeper:change', { detail: state }))
@@ -63,15 +72,44 @@ export function autoStart(
   return keeper
 }
 
-function reloadWhenVisible(win: Window): void {
+/**
+ * Clerk's middleware accepts a token until this long after its expiry (its default clock skew):
+ * a page load before then is signed in with the old token and runs no handshake, so the reloaded
+ * page would meet the same 409 again, and reload again.
+ */
+const CLERK_CLOCK_SKEW_MS = 5_000
+/** Past the skew by this much more, for the clocks of this machine and the server to differ a little. */
+const SKEW_MARGIN_MS = 1_000
+
+/**
+ * Reloads the page once the reload will run Clerk's handshake: the page is visible, and the token
+ * in recovery has expired past the middleware's skew. Nothing is reloaded when the recovery ended
+ * meanwhile (another tab's handshake put a newer token in the cookie) or the session did.
+ */
+function reloadThroughHandshake(win: Window, keeper: () => SessionKeeper, done: () => void): void {
   const doc = win.document
-  if (doc.visibilityState === 'visible') return win.location.reload()
-  const onVisible = () => {
-    if (doc.visibilityState !== 'visible') return
-    doc.removeEventListener('visibilitychange', onVisible)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const stop = () => {
+    clearTimeout(timer)
+    doc.removeEventListener('visibilitychange', attempt)
+    done()
+  }
+  function attempt(): void {
+    clearTimeout(timer)
+    const state = keeper().getState()
+    if (state.status === 'signedOut' || state.error?.code !== 'recovery_required') return stop()
+    if (doc.visibilityState !== 'visible') return // visibilitychange tries again
+    const waitMs = state.expiresAt === null ? 0 : state.expiresAt + CLERK_CLOCK_SKEW_MS + SKEW_MARGIN_MS - Date.now()
+    if (waitMs > 0) {
+      timer = setTimeout(attempt, waitMs)
+      return
+    }
+    stop()
     win.location.reload()
   }
-  doc.addEventListener('visibilitychange', onVisible)
+  doc.addEventListener('visibilitychange', attempt)
+  // Called while the agent applies the 409: look once its state is stored.
+  timer = setTimeout(attempt, 0)
 }
 
 function kebab(name: string): string {
