@@ -1,7 +1,10 @@
 import { createSessionKeeper, decodeSessionToken, type SessionState } from 'session-keeper'
+import { describe, startApiCalls } from './api.js'
 import { createLog } from './log.js'
 import { createTimeline } from './timeline.js'
 
+/** Clerk's middleware accepts a token this long after its expiry: a page load before then runs no handshake. */
+const CLERK_SKEW_MS = 5_000
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
 const colorOf = (name: string) => `hsl(${[...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7)} 60% 45%)`
 const timeline = createTimeline($('timeline'), colorOf)
@@ -14,6 +17,11 @@ $('tab-badge').textContent = `Tab ${tab}`
 $('tab-badge').style.background = colorOf(tab)
 document.title = `session-keeper · Tab ${tab}`
 log.add({ tab, kind: 'opened', at: Date.now(), text: 'opened' })
+// Back from Clerk's hosted sign-in: the page load that brought us here ran the middleware's handshake.
+if (new URLSearchParams(location.search).get('via') === 'sign-in') {
+  history.replaceState(null, '', location.pathname)
+  log.add({ tab, kind: 'signedIn', at: Date.now(), text: "signed in: Clerk's hosted sign-in, then the middleware's handshake" })
+}
 
 /** `fetch`, noting every refresh request and its answer in the shared log (refusals included). */
 async function noted(input: Request | string | URL, init?: RequestInit): Promise<Response> {
@@ -114,6 +122,14 @@ function render() {
 function tick() {
   const state = keeper.getState()
   const now = Date.now()
+  // Recovery: a reload helps once the middleware will run its handshake (the token expired past its skew).
+  const reload = $<HTMLButtonElement>('reload')
+  const handshakeIn = state.expiresAt === null ? 0 : state.expiresAt + CLERK_SKEW_MS + 1_000 - now
+  reload.disabled = state.error?.code !== 'recovery_required' || handshakeIn > 0
+  reload.textContent =
+    state.error?.code === 'recovery_required' && handshakeIn > 0
+      ? `Reload (Clerk's handshake) in ${seconds(handshakeIn)}`
+      : "Reload (Clerk's handshake)"
   $('expires-in').textContent = seconds(state.expiresAt === null ? null : state.expiresAt - now)
   const atExpiry = state.refreshAt !== null && state.expiresAt !== null && state.refreshAt >= state.expiresAt
   $('refresh-in').textContent =
@@ -131,6 +147,8 @@ function tick() {
 }
 setInterval(tick, 200)
 
+/** When a control was last clicked in this tab (a stats answer asked for before it is stale). */
+let controlsChangedAt = 0
 async function api(path: string, body: unknown = {}) {
   const response = await fetch(`/demo-api${path}`, {
     method: 'POST',
@@ -140,13 +158,21 @@ async function api(path: string, body: unknown = {}) {
   return response.json()
 }
 
-$('sign-in').addEventListener('click', async () => {
-  const { sessionToken } = await api('/login')
-  keeper.setToken(sessionToken) // shared with every tab
-  log.add({ tab, kind: 'signedIn', at: Date.now(), text: 'signed in (emulated Clerk handshake)' })
+// Clerk's hosted sign-in (the emulated Frontend API at /__clerk): it starts the session and comes
+// back to this page, whose load runs Clerk's handshake; the agent then finds the __session cookie.
+$('sign-in').addEventListener('click', () => {
+  const back = `${location.origin}/?via=sign-in`
+  location.assign(`/__clerk/sign-in?redirect_url=${encodeURIComponent(back)}&user_id=user_demo`)
 })
-$('open-tab').addEventListener('click', () => window.open(location.href, '_blank'))
-$('sign-out').addEventListener('click', () => keeper.signOut())
+$('open-tab').addEventListener('click', () => window.open(location.pathname, '_blank'))
+// As Clerk's browser SDK signs out: the Frontend API ends the session (and sets __client_uat=0),
+// or Clerk's middleware would sign the next page load in again; then every tab, without a request.
+$('sign-out').addEventListener('click', async () => {
+  const { sessionId } = keeper.getState()
+  if (sessionId) await fetch(`/__clerk/v1/client/sessions/${encodeURIComponent(sessionId)}/end`, { method: 'POST' }).catch(() => null)
+  keeper.signOut()
+})
+$('reload').addEventListener('click', () => location.reload())
 $('revoke').addEventListener('click', async () => {
   const { sessionId } = keeper.getState()
   if (!sessionId) return
@@ -155,12 +181,14 @@ $('revoke').addEventListener('click', async () => {
 })
 for (const button of $('upstream').querySelectorAll<HTMLButtonElement>('button')) {
   button.addEventListener('click', async () => {
+    controlsChangedAt = Date.now()
     await api('/upstream', { mode: button.dataset.mode })
     for (const b of $('upstream').querySelectorAll('button')) b.classList.toggle('on', b === button)
   })
 }
 for (const button of $('early').querySelectorAll<HTMLButtonElement>('button')) {
   button.addEventListener('click', async () => {
+    controlsChangedAt = Date.now()
     await api('/early', { policy: button.dataset.policy })
     for (const b of $('early').querySelectorAll('button')) b.classList.toggle('on', b === button)
   })
@@ -181,24 +209,45 @@ window.addEventListener('session-keeper:recovery', () => {
     tab,
     kind: 'error',
     at: Date.now(),
-    text: "recovery required: the token is kept until it expires; sign in again (Clerk's handshake) to go on",
+    text: "recovery required: the token is kept until it expires; a page load once it has expired runs Clerk's handshake",
   })
 })
 for (const button of $('lifetime').querySelectorAll<HTMLButtonElement>('button')) {
   button.addEventListener('click', async () => {
+    controlsChangedAt = Date.now()
     await api('/lifetime', { seconds: Number(button.dataset.seconds) })
     for (const b of $('lifetime').querySelectorAll('button')) b.classList.toggle('on', b === button)
   })
 }
-// Also in background tabs (at the browser's throttled pace): every tab shows the same counters.
-setInterval(async () => {
+// Also in background tabs (at the browser's throttled pace): every tab shows the same counters,
+// and the controls as the server has them (another tab may have switched them; a sign-in reloads).
+async function showStats() {
+  const asked = Date.now()
   const stats = await (await fetch('/demo-api/stats')).json()
   $('emulator-stats').textContent =
-    `Refreshes at the emulator: ${stats.refreshes} · refused: ${stats.rejected} · failed by injection: ${stats.faulted}`
-  // "Failing" injects three failures; once they are spent, the upstream is normal again.
-  const failing = $('upstream').querySelector<HTMLButtonElement>('button[data-mode="failing"]')!
-  if (failing.classList.contains('on') && !stats.failuresLeft) {
-    for (const b of $('upstream').querySelectorAll('button')) b.classList.toggle('on', b.getAttribute('data-mode') === 'normal')
+    `Refreshes at the emulator: ${stats.refreshes} (by Clerk's middleware itself: ${stats.middlewareRefreshes}) · refused: ${stats.rejected} · failed by injection: ${stats.faulted} · handshakes: ${stats.handshakes}`
+  if (asked < controlsChangedAt) return // a click since: its answer already set the buttons
+  const select = (group: string, attribute: string, value: unknown) => {
+    for (const b of $(group).querySelectorAll('button')) b.classList.toggle('on', b.getAttribute(attribute) === String(value))
   }
-}, 2000)
+  select('upstream', 'data-mode', stats.upstream)
+  select('early', 'data-policy', stats.unexpiredTokens)
+  select('lifetime', 'data-seconds', stats.lifetimeSeconds)
+}
+setInterval(showStats, 2000)
+void showStats()
+
+// The app's own API behind Clerk's middleware, called from every tab while it has a session.
+startApiCalls({
+  list: $<HTMLOListElement>('api-calls'),
+  periodMs: 2_000,
+  wanted: () => keeper.getState().sessionId !== null && keeper.getState().status !== 'signedOut',
+  onVerdict(verdict, totals) {
+    $('api-ok').textContent = String(totals.signedIn)
+    $('api-refused').textContent = String(totals.unauthorized + totals.other)
+    $('api-refreshed').textContent = String(totals.refreshedByMiddleware)
+    if (verdict.status !== 200 || verdict.answer?.refreshedByMiddleware)
+      log.add({ tab, kind: 'error', at: verdict.at, text: `GET /api/me (Clerk's middleware): ${describe(verdict)}` })
+  },
+})
 render()

@@ -52,6 +52,24 @@ const logEntries = (tab: Tab) =>
       iat: Number(li.dataset.iat),
     })),
   )
+const stats = (tab: Tab) =>
+  tab.evaluate(
+    async () =>
+      (await fetch('/demo-api/stats')).json() as Promise<{
+        refreshes: number
+        rejected: number
+        handshakes: number
+        byHandshakeReason: Record<string, number>
+        middlewareRefreshes: number
+      }>,
+  )
+/** The tab's API calls as the page shows them: its totals and the latest verdicts. */
+const apiTotals = (tab: Tab) =>
+  tab.evaluate(() => ({
+    ok: Number(document.getElementById('api-ok')!.textContent),
+    refused: Number(document.getElementById('api-refused')!.textContent),
+    listed: [...document.querySelectorAll('#api-calls li')].map((li) => li.textContent ?? ''),
+  }))
 const pageErrors = (tab: Tab) => tab.evaluate(() => (window as unknown as { __pageErrors: string[] }).__pageErrors)
 
 describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
@@ -76,10 +94,12 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
     await vite?.close()
   })
 
+  // Refuse first: the accept run then checks that switching the policy makes a new proxy, which
+  // forgets that Clerk refused early refreshes (the old one would believe it for an hour).
   it.each([
-    'accept',
-    'refuse',
-  ])('loads without errors, signs in, and shows one refresh per lifetime across three tabs, two of them hidden (Clerk %ss early refreshes)', async (policy) => {
+    ['refuse', 'revoke'],
+    ['accept', 'sign-out'],
+  ] as const)("loads without errors, signs in through Clerk's hosted sign-in and handshake, shows one refresh per lifetime across three tabs (two hidden) and every API call accepted by Clerk's middleware (Clerk %ss early refreshes; ends with %s)", async (policy, ending) => {
     failures.length = 0
     const session: Session = await browser.engine.newSession({ viewport: { width: 1200, height: 900 } })
     try {
@@ -91,23 +111,46 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
       )
       // The button shows the policy once the demo's server has it (clicked again if Vite reloaded the page meanwhile).
       await clickUntil(first, `#early button[data-policy="${policy}"]`, `#early button.on[data-policy="${policy}"]`)
-      await clickUntil(first, '#sign-in', '#status-pill.active')
+      const before = await stats(first)
+      // Signing in leaves the page: Clerk's hosted sign-in, back to the page, whose load runs the handshake.
+      await click(first, '#sign-in')
+      await waitForSelector(first, '#status-pill.active', 20_000)
+      const signedIn = await stats(first)
+      expect(signedIn.handshakes - before.handshakes).toBe(1)
+      expect(
+        signedIn.byHandshakeReason['client-uat-but-no-session-token']! - (before.byHandshakeReason['client-uat-but-no-session-token'] ?? 0),
+      ).toBe(1)
+      const landed = await first.evaluate(() => ({ url: location.pathname + location.search, cookies: document.cookie }))
+      expect(landed.url).toBe('/') // the sign-in's marker is gone from the address bar, as is any handshake parameter
+      expect(landed.cookies).not.toMatch(/__refresh|__client=|__clerk_handshake/) // HttpOnly, or gone
+      expect(landed.cookies).toMatch(/(^|; )__client_uat=\d+/)
+      expect(
+        (await logEntries(first)).some((e) => e.kind === 'signedIn' && /hosted sign-in, then the middleware's handshake/.test(e.text)),
+      ).toBe(true)
+      // The middleware's verdict on this tab's first call to the API.
+      await waitForSelector(first, '#api-calls li[data-status="200"]')
+
+      // The button shows the policy after the page load too (read back from the server).
+      expect(await first.evaluate((p) => document.querySelector(`#early button.on[data-policy="${p}"]`) !== null, policy)).toBe(true)
       const others = [await session.open(url, 'back'), await session.open(url, 'back')]
       for (const page of others) await waitForSelector(page, '#status-pill.active')
       const windowStart = Date.now()
-      const stats = () => first.evaluate(async () => (await fetch('/demo-api/stats')).json() as Promise<{ refreshes: number }>)
-      const statsBefore = await stats()
+      const statsBefore = await stats(first)
       await sleep(15_000)
-      const statsAfter = await stats()
+      const statsAfter = await stats(first)
       const windowEnd = Date.now()
       // Cycles that began and ended inside the window, as the third tab's shared log shows them.
       const entries = (await logEntries(others[1]!)).filter((e) => e.at >= windowStart && e.at <= windowEnd)
       const refreshes = entries.filter((e) => e.kind === 'refresh')
       const shown = entries.map((e) => `${e.at - windowStart} ms ${e.kind}`).join(', ')
       expect(refreshes.length, `the log, from the window's start: ${shown}`).toBeGreaterThanOrEqual(policy === 'accept' ? 4 : 2)
-      expect(new Set(refreshes.map((e) => e.iat)).size).toBe(refreshes.length) // one refresh per token
+      const listed = refreshes.map((e) => `${e.at - windowStart} ms iat ${e.iat}: ${e.text}`).join('; ')
+      expect(new Set(refreshes.map((e) => e.iat)).size, listed).toBe(refreshes.length) // one refresh per token
       expect(statsAfter.refreshes - statsBefore.refreshes).toBeGreaterThanOrEqual(refreshes.length)
       expect(statsAfter.refreshes - statsBefore.refreshes).toBeLessThanOrEqual(refreshes.length + 1) // a refresh at a window edge
+      // Clerk's middleware never had to refresh a token itself, nor to run another handshake.
+      expect(statsAfter.middlewareRefreshes - before.middlewareRefreshes).toBe(0)
+      expect(statsAfter.handshakes).toBe(signedIn.handshakes)
       // A hidden tab's reception may be logged a moment after the window (its timers are throttled):
       // look for them in the whole log, a second later.
       await sleep(1_000)
@@ -117,9 +160,20 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
         expect(received).toHaveLength(2) // the two other tabs, without a request
         expect(received.every((e) => /no request/.test(e.text) && /\+\d+ ms after the refresh/.test(e.text))).toBe(true)
       }
-      // No page error in any tab; nothing failed on the server but the proxy's 503 (refused before expiry).
+      // Every tab's API calls: all signed in by the middleware (a hidden tab calls at its throttled pace).
+      for (const page of [first, ...others]) {
+        const calls = await apiTotals(page)
+        expect(calls.ok, `signed-in API calls in tab ${page.index}`).toBeGreaterThanOrEqual(page === first ? 7 : 3)
+        expect(calls.refused, `refused API calls in tab ${page.index}`).toBe(0)
+        expect(
+          calls.listed.every((text) => /200 signed in as user_demo$/.test(text)),
+          calls.listed.join(' | '),
+        ).toBe(true)
+      }
+      // No page error in any tab; nothing failed on the server but the proxy's 503 (refused before
+      // expiry), and that only while Clerk refuses early refreshes.
       for (const page of [first, ...others]) expect(await pageErrors(page)).toEqual([])
-      expect(failures.filter((f) => !/^503 \/api\/session\/refresh/.test(f))).toEqual([])
+      expect(failures.filter((f) => !(policy === 'refuse' && /^503 \/api\/session\/refresh/.test(f)))).toEqual([])
 
       mkdirSync('test-results', { recursive: true })
       await first.screenshot(`test-results/demo-${name}-${policy}-tab-1.png`)
@@ -147,16 +201,33 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
       expect(timeline.handovers).toBeGreaterThanOrEqual(2)
       expect(timeline.width).toBeLessThanOrEqual(timeline.hostWidth + 1)
       await first.setViewport(1200, 900)
-
       expect(await first.evaluate(() => document.getElementById('claims')!.textContent)).not.toContain('lifetimeMs')
-      await click(first, '#revoke')
-      for (const page of [first, ...others]) await waitForSelector(page, '#status-pill.signedOut')
-      expect(await first.evaluate(() => (document.getElementById('revoke') as HTMLButtonElement).disabled)).toBe(true) // nothing to revoke while signed out
-      const after = await logEntries(first)
-      expect(after.filter((e) => e.kind === 'signedOut' && /refresh_rejected/.test(e.text)).length).toBeGreaterThanOrEqual(3)
-      // The proxy's 401 to the revoked session is the only new failure.
+
+      if (ending === 'revoke') {
+        // Revoked on Clerk: the proxy's 401 at the next refresh signs every tab out.
+        await click(first, '#revoke')
+        for (const page of [first, ...others]) await waitForSelector(page, '#status-pill.signedOut')
+        expect(await first.evaluate(() => (document.getElementById('revoke') as HTMLButtonElement).disabled)).toBe(true) // nothing to revoke while signed out
+        const after = await logEntries(first)
+        expect(after.filter((e) => e.kind === 'signedOut' && /refresh_rejected/.test(e.text)).length).toBeGreaterThanOrEqual(3)
+      } else {
+        // Signed out through Clerk's Frontend API, then in every tab at once, without a request.
+        const calls = (s: { refreshes: number; rejected: number }) => s.refreshes + s.rejected
+        const callsBefore = calls(await stats(first))
+        await click(first, '#sign-out')
+        for (const page of [first, ...others]) await waitForSelector(page, '#status-pill.signedOut', 3_000)
+        expect(calls(await stats(first))).toBe(callsBefore) // no refresh call on the way out
+        // And Clerk agrees: a page load stays signed out, with no handshake to sign it in again.
+        const handshakes = (await stats(first)).handshakes
+        await first.goto(url)
+        await waitForSelector(first, '#status-pill.signedOut')
+        expect((await stats(first)).handshakes).toBe(handshakes)
+        expect(await first.evaluate(async () => (await fetch('/api/me')).status)).toBe(401)
+      }
+      // The API calls stop with the session. The proxy's 401 to the revoked session, and the
+      // middleware's 401 to a call that crossed the sign-out, are the only new failures.
       for (const page of [first, ...others]) expect(await pageErrors(page)).toEqual([])
-      expect(failures.filter((f) => !/^(401|503) \/api\/session\/refresh/.test(f))).toEqual([])
+      expect(failures.filter((f) => !/^(401|503) \/api\/session\/refresh/.test(f) && !/^401 \/api\/me/.test(f))).toEqual([])
     } finally {
       await session.close()
     }

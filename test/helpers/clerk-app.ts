@@ -6,13 +6,20 @@
  * `node:http` with `@clerk/backend`'s `authenticateRequest` in place of the middleware, its
  * answer applied as `clerkMiddleware` applies it. The emulator's Backend API runs on its own port. A `Browser` drives it with Node's fetch and a cookie jar, following
  * redirects by hand so that every hop (and every handshake) is seen.
+ *
+ * For real browsers (Express only): `page` makes `/` a page with the `<script>` build
+ * (`dist/session-keeper.iife.js`, served before the middleware as static assets are), and
+ * `traffic` records every answer of the app (status, Clerk's auth reason, the redirect-loop count
+ * it set).
  */
 import { createClerkClient } from '@clerk/backend'
 import { clerkMiddleware, getAuth } from '@clerk/express'
 import express from 'express'
+import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { createRefreshHandler, toNodeHandler, type RefreshEvent, type RefreshHandlerOptions } from '../../src/server/index.js'
 import { createClerkEmulator, type ClerkEmulatorOptions, type InstanceType } from '../../src/testing/index.js'
+import { IIFE_PATH } from './app.js'
 import { CookieJar } from './cookie-jar.js'
 import { close, listen } from './servers.js'
 
@@ -27,6 +34,24 @@ export interface ClerkAppOptions {
   envSecretKey?: string
   emulator?: Omit<ClerkEmulatorOptions, 'instanceType'>
   proxy?: Partial<RefreshHandlerOptions>
+  /**
+   * `/` is a page with `head` (page script), then the `<script>` build with these `data-*`
+   * options (`script: false`: without it, cookies only). Express only.
+   */
+  page?: { dataset?: Record<string, string>; head?: string; script?: boolean }
+}
+
+/** One answer of the app, as the browser got it. */
+export interface Hit {
+  at: number
+  method: string
+  path: string
+  status: number
+  /** Clerk's middleware's `x-clerk-auth-reason`, when it gave one. */
+  reason: string | null
+  /** The `__clerk_redirect_count` this answer set (Clerk's handshake-loop guard), or null. */
+  redirectCount: number | null
+  location: string | null
 }
 
 /**
@@ -69,7 +94,10 @@ export async function startClerkApp(options: ClerkAppOptions) {
     onEvent: (event) => events.push(event),
     ...options.proxy,
   })
-  const appServer = createServer(options.middleware === 'backend' ? backendApp(clerk, apiUrl, proxy) : expressApp(clerk, apiUrl, proxy))
+  const traffic: Hit[] = []
+  const appServer = createServer(
+    options.middleware === 'backend' ? backendApp(clerk, apiUrl, proxy) : expressApp(clerk, apiUrl, proxy, { page: options.page, traffic }),
+  )
   servers.push(appServer)
   const origin = await listen(appServer)
 
@@ -78,6 +106,8 @@ export async function startClerkApp(options: ClerkAppOptions) {
     apiUrl,
     origin,
     events,
+    /** Every answer of the Express app (not the Frontend API's), oldest first. */
+    traffic,
     /** Refresh calls that reached Clerk, by caller: Clerk's middleware or session-keeper's proxy. */
     refreshCalls() {
       const calls = clerk.requests().filter((r) => r.path.endsWith('/refresh'))
@@ -103,18 +133,65 @@ type Auth = { userId: string | null; sessionId: string | null }
 const page = ({ userId, sessionId }: Auth) =>
   userId ? `<p data-user="${userId}" data-session="${sessionId}">signed in</p>` : '<p>signed out</p>'
 
-function expressApp(clerk: Emulator, apiUrl: string, proxy: ReturnType<typeof createRefreshHandler>) {
+function expressApp(
+  clerk: Emulator,
+  apiUrl: string,
+  proxy: ReturnType<typeof createRefreshHandler>,
+  { page: withScript, traffic }: { page: ClerkAppOptions['page']; traffic: Hit[] },
+) {
   const app = express()
+  app.use((req, res, next) => {
+    res.on('finish', () => {
+      if (req.originalUrl.startsWith('/__clerk/')) return
+      const reason = res.getHeader('x-clerk-auth-reason')
+      const cookies = res.getHeader('set-cookie')
+      const count = (Array.isArray(cookies) ? cookies : [String(cookies ?? '')])
+        .map((c) => /^__clerk_redirect_count=(\d+)/.exec(c)?.[1])
+        .find((v) => v !== undefined)
+      traffic.push({
+        at: Date.now(),
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        reason: typeof reason === 'string' ? reason : null,
+        redirectCount: count === undefined ? null : Number(count),
+        location: typeof res.getHeader('location') === 'string' ? (res.getHeader('location') as string) : null,
+      })
+    })
+    next()
+  })
   app.use('/__clerk', toNodeHandler(clerk.frontendHandler))
+  if (withScript) {
+    app.get('/session-keeper.iife.js', (_req, res) => void res.type('text/javascript').send(readFileSync(IIFE_PATH)))
+  }
   app.use(clerkMiddleware({ publishableKey: clerk.publishableKey, secretKey: clerk.secretKey, apiUrl, proxyUrl: '/__clerk' }))
   app.post('/api/session/refresh', toNodeHandler(proxy))
   app.all('/api/me', (req, res) => {
+    res.set('Cache-Control', 'no-store') // a browser's fetch would otherwise revalidate (304)
     const { userId, sessionId } = getAuth(req)
     if (!userId) return void res.status(401).json({ signedIn: false })
     res.json({ signedIn: true, userId, sessionId })
   })
-  app.get('/', (req, res) => void res.type('html').send(page(getAuth(req))))
+  const script = withScript ? scriptPage(withScript) : ''
+  app.get(
+    '/',
+    (req, res) =>
+      void res
+        .type('html')
+        .set('Cache-Control', 'no-store')
+        .send(script + page(getAuth(req))),
+  )
   return app
+}
+
+/** The head of a page with the `<script>` build, as an app includes it. */
+function scriptPage({ dataset = {}, head = '', script = true }: NonNullable<ClerkAppOptions['page']>): string {
+  const headScript = head ? `<script>${head}</script>` : ''
+  if (!script) return `<!doctype html><title>a Clerk app</title>${headScript}`
+  const attributes = Object.entries({ endpoint: '/api/session/refresh', ...dataset })
+    .map(([k, v]) => `data-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}="${v}"`)
+    .join(' ')
+  return `<!doctype html><title>a Clerk app</title>${headScript}<script src="/session-keeper.iife.js" ${attributes}></script>`
 }
 
 /** The same app without Express: `authenticateRequest`'s headers applied as `clerkMiddleware` applies them. */
