@@ -148,7 +148,7 @@ describe.each(engines)("[%s] inside a Clerk app (Clerk's own middleware in front
     })
   })
 
-  it('the race with the middleware: 3 tabs, GET /api/me every 500 ms from each, 4 at-expiry cycles of 4 s tokens: no call refused', async () => {
+  it('the race with the middleware: 3 tabs, GET /api/me every 500 ms from each, 4 at-expiry cycles of 4 s tokens (RACE_CYCLES=10 for ten): no call refused', async () => {
     const { app, tabs } = await signedInTabs(3, 'refuse')
     const since = Date.now()
     for (const tab of tabs)
@@ -164,7 +164,7 @@ describe.each(engines)("[%s] inside a Clerk app (Clerk's own middleware in front
         }, 500)
       })
     // A cycle: one refresh of the token at Clerk, by the proxy at expiry.
-    const cycles = 4
+    const cycles = Number(process.env.RACE_CYCLES ?? 4) // RACE_CYCLES=10 for the issue's measurement
     const refreshed = () => app.refreshCalls().proxy.filter((r) => r.status === 200).length
     const before = refreshed()
     // Bounded: what happened by then is reported and judged, whether or not the cycles all came.
