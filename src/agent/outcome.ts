@@ -8,7 +8,7 @@ import {
   type HeldToken,
 } from '../core/timing.js'
 import { atExpiryDue } from './state.js'
-import type { RefreshAnswer } from '../core/transport.js'
+import { MAX_HOLD_MS, type RefreshAnswer } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
 import type { AgentEvent } from './transition.js'
 
@@ -35,9 +35,6 @@ function unmeasured(token: RefreshAnswer['token'], ctx: AttemptContext): HeldTok
     }
   return fromUnmeasured(token, ctx.receivedAt)
 }
-
-/** A proxy holds requests this long before expiry at most (the contract's bound). */
-export const MAX_HOLD_MS = 2_000
 
 /** Until the proxy says otherwise, a refused early refresh is retried this soon at the latest. */
 const NOT_YET_EXPIRED_DEFAULT_MS = 1_000

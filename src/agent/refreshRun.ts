@@ -1,10 +1,10 @@
 import { localExpiry, refreshMarginMs, type HeldToken } from '../core/timing.js'
-import type { Transport } from '../core/transport.js'
+import { MAX_HOLD_MS, type Transport } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
 import { type LockManagerLike, withLock } from '../tabs/locks.js'
 import { COOKIE_POLL_MS, LOCK_JITTER_MS, LOCK_RESERVE_MS, LOCK_WAIT_MIN_MS, RECENT_ANNOUNCEMENT_MS, SUPERSEDED_WAIT_MS } from './delays.js'
 import { cookieValue, type ResolvedOptions } from './options.js'
-import { MAX_HOLD_MS, outcomeOf } from './outcome.js'
+import { outcomeOf } from './outcome.js'
 import { type AgentState, failedAttempts, isDue, recoveryError, retryAt } from './state.js'
 import type { AgentEvent, Trigger } from './transition.js'
 

@@ -2,6 +2,16 @@ import ky, { TimeoutError } from 'ky'
 import { RefreshError } from '../errors/RefreshError.js'
 import { decodeSessionToken, type SessionToken } from './token.js'
 
+/**
+ * The proxy's word on Clerk's clock (epoch ms): Clerk read at most this when the request arrived.
+ * On 200 and 503 `not_yet_expired`, once the proxy knows.
+ */
+export const CLERK_TIME_HEADER = 'Session-Keeper-Clerk-Time'
+/** On 503 `not_yet_expired`: how long before expiry the proxy holds a request (ms). */
+export const HOLD_HEADER = 'Session-Keeper-Hold'
+/** A proxy holds a request this long before expiry at most (the contract's bound). */
+export const MAX_HOLD_MS = 2_000
+
 export type FetchLike = (input: Request | string | URL, init?: RequestInit) => Promise<Response>
 
 export interface TransportOptions {
@@ -73,7 +83,7 @@ async function readToken(response: Response, current: SessionToken): Promise<Ref
       status: response.status,
     })
   }
-  const clerkTime = headerNumber(response, 'session-keeper-clerk-time')
+  const clerkTime = headerNumber(response, CLERK_TIME_HEADER)
   return { token, replayed: isObject(body) && body.replayed === true, ...(clerkTime === undefined ? {} : { clerkTime }) }
 }
 
@@ -97,7 +107,7 @@ async function toError(response: Response): Promise<RefreshError> {
     reason,
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
     serverDate: Number.isNaN(date) ? undefined : date,
-    holdMs: headerNumber(response, 'session-keeper-hold'),
+    holdMs: headerNumber(response, HOLD_HEADER),
   }
   const text = `The proxy answered ${status}${serverMessage}`
   // Only "the session is over" signs out; any other refusal of this browser's refresh is recovery.

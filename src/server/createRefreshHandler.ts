@@ -1,3 +1,4 @@
+import { CLERK_TIME_HEADER } from '../core/transport.js'
 import { VERSION } from '../version.js'
 import { parseCookies, sessionCookie, usableValues } from './cookies.js'
 import { BASE_HEADERS, errorResponse, ProxyError, recoveryRequired } from './errors.js'
@@ -15,9 +16,6 @@ import { checkEnvelope, parseRefreshBody, readBody } from './validate.js'
 import { createTokenVerifier } from './verify.js'
 
 export type RefreshHandler = (request: Request, context?: RequestContext) => Promise<Response>
-
-/** Clerk's clock at most (epoch ms) when the request arrived; on 200 and 503 `not_yet_expired`. */
-export const CLERK_TIME_HEADER = 'Session-Keeper-Clerk-Time'
 
 /** At most this many refresh cookies of the same name are tried (one real, the rest tossed). */
 const MAX_CREDENTIALS = 3

@@ -1,3 +1,4 @@
+import { HOLD_HEADER } from '../core/transport.js'
 import type { ClerkClock } from './clerkClock.js'
 import { ProxyError } from './errors.js'
 import { type Hold, INELIGIBLE } from './hold.js'
@@ -39,9 +40,6 @@ function seedFrom(clock: ClerkClock, stored: string | null): void {
     // not ours, or garbled: nothing learned
   }
 }
-
-/** Says on a 503 `not_yet_expired` how long before expiry this proxy holds a request (ms). */
-export const HOLD_HEADER = 'Session-Keeper-Hold'
 
 /**
  * 503 `not_yet_expired`, `Retry-After` = seconds until the token expires (bounded); with

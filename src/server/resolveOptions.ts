@@ -1,5 +1,5 @@
 import { systemClock } from '../core/clock.js'
-import type { FetchLike } from '../core/transport.js'
+import { type FetchLike, MAX_HOLD_MS } from '../core/transport.js'
 import { cookieSuffix, frontendApiOf, type SessionCookieOptions } from './cookies.js'
 import type { RateLimits, UpstreamBudget } from './limits.js'
 import type { RefreshHandlerOptions } from './options.js'
@@ -29,7 +29,7 @@ export const DEFAULTS = {
    */
   upstreamBudget: { live: { max: 500, windowMs: 10_000 }, other: { max: 50, windowMs: 10_000 } },
   earlyRefresh: 'auto',
-  holdMs: 2_000,
+  holdMs: MAX_HOLD_MS,
   maxHeldRequests: 1_000,
   rateLimit: { perSession: 20, perClient: 120, windowMs: 60_000 },
   random: () => Math.random(),
@@ -145,7 +145,7 @@ export function checkOptions(options: RefreshHandlerOptions): void {
     fail(`\`trustedHops\` must be a whole number ≥ 1: got ${shown(options.trustedHops)}`)
   }
   const { holdMs, maxHeldRequests } = options
-  if (holdMs !== undefined && !(Number.isFinite(holdMs) && holdMs >= 0 && holdMs <= 2_000)) {
+  if (holdMs !== undefined && !(Number.isFinite(holdMs) && holdMs >= 0 && holdMs <= MAX_HOLD_MS)) {
     fail(`\`holdMs\` must be between 0 and 2000 (ms): got ${shown(holdMs)}`)
   }
   if (maxHeldRequests !== undefined && !(Number.isInteger(maxHeldRequests) && maxHeldRequests >= 0)) {

@@ -3,6 +3,8 @@
  * receipt. Only session JWTs (which page scripts can read anyway) ever cross it; never a
  * refresh token or a secret.
  */
+import { MAX_HOLD_MS } from '../core/transport.js'
+
 export const PROTOCOL_VERSION = 1
 
 interface Envelope {
@@ -130,7 +132,7 @@ export function parseMessage(data: unknown): TabMessage | null {
     case 'mode':
       return typeof m.refreshAtExpiry === 'boolean' &&
         (m.retryAt === undefined || isNumber(m.retryAt)) &&
-        (m.holdMs === undefined || (isNumber(m.holdMs) && m.holdMs >= 0 && m.holdMs <= 2_000))
+        (m.holdMs === undefined || (isNumber(m.holdMs) && m.holdMs >= 0 && m.holdMs <= MAX_HOLD_MS))
         ? (m as unknown as ModeMessage)
         : null
     case 'lock':
