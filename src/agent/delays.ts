@@ -26,5 +26,5 @@ export const AT_EXPIRY_GRACE_MS = 50
 export const AT_EXPIRY_PLANNED_MS = 2_500
 /** After a 409 `token_consumed`, the cookie is watched this long for the token that superseded ours. */
 export const SUPERSEDED_WAIT_MS = 2_000
-/** How often it is looked at meanwhile. */
-export const COOKIE_POLL_MS = 100
+/** How often it is looked at meanwhile (not the environment's `COOKIE_POLL_MS`, a change watch without the Cookie Store API). */
+export const SUPERSEDED_POLL_MS = 100

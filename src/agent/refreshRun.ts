@@ -1,8 +1,16 @@
+import { sleep } from '../core/clock.js'
 import { localExpiry, refreshMarginMs, type HeldToken } from '../core/timing.js'
 import { MAX_HOLD_MS, type Transport } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
 import { type LockManagerLike, withLock } from '../tabs/locks.js'
-import { COOKIE_POLL_MS, LOCK_JITTER_MS, LOCK_RESERVE_MS, LOCK_WAIT_MIN_MS, RECENT_ANNOUNCEMENT_MS, SUPERSEDED_WAIT_MS } from './delays.js'
+import {
+  SUPERSEDED_POLL_MS,
+  LOCK_JITTER_MS,
+  LOCK_RESERVE_MS,
+  LOCK_WAIT_MIN_MS,
+  RECENT_ANNOUNCEMENT_MS,
+  SUPERSEDED_WAIT_MS,
+} from './delays.js'
 import { cookieValue, type ResolvedOptions } from './options.js'
 import { outcomeOf } from './outcome.js'
 import { type AgentState, failedAttempts, isDue, recoveryError, retryAt } from './state.js'
@@ -124,7 +132,7 @@ async function awaitSupersedingCookie({ options }: RunDeps, host: RunHost, curre
     const cookie = cookieValue(options)
     if (cookie !== null) host.dispatch({ type: 'cookie-read', raw: cookie })
     if (host.state().held?.token.raw !== current.token.raw || options.clock.now() >= giveUpAt) return
-    await new Promise<void>((resolve) => options.clock.setTimeout(() => resolve(), COOKIE_POLL_MS))
+    await sleep(options.clock, SUPERSEDED_POLL_MS)
   }
 }
 

@@ -1,3 +1,4 @@
+import { sleep, systemClock } from '../core/clock.js'
 import type { ClerkClock } from './clerkClock.js'
 import { ProxyError } from './errors.js'
 import type { RefreshJob, RefreshOutcome } from './job.js'
@@ -74,31 +75,13 @@ export function createHold(deps: HoldDeps): Hold {
 
   const expiry = (job: RefreshJob) => job.token.expiresAt * 1000
 
-  function wait(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal.aborted) return reject(gone())
-      const timer = setTimeout(
-        () => {
-          signal.removeEventListener('abort', stop)
-          resolve()
-        },
-        Math.max(0, ms),
-      )
-      function stop() {
-        clearTimeout(timer)
-        reject(gone())
-      }
-      signal.addEventListener('abort', stop, { once: true })
-    })
-  }
-
   async function hold(job: RefreshJob, attempt: () => Promise<RefreshOutcome>, signal: AbortSignal): Promise<RefreshOutcome> {
     for (let refusals = 0; ; ) {
       const lead = clock.lead()
       if (!lead) throw new ProxyError(503, 'not_yet_expired', "Clerk's clock is not known", { 'Retry-After': '1' })
       const probe = lead.high - lead.low > CONVERGED_MS && refusals < MAX_REFUSALS - 1
       const sendAt = expiry(job) + (probe ? Math.round((lead.low + lead.high) / 2) : lead.high + RELEASE_MARGIN_MS)
-      await wait(sendAt - now(), signal)
+      await sleep(systemClock, Math.max(0, sendAt - now()), signal)
       // Clerk's refresh or refusal is observed by the call itself (`call.ts`), at its own send.
       try {
         const outcome = await attempt()
@@ -145,7 +128,7 @@ export function createHold(deps: HoldDeps): Hold {
         return joined ? { ...outcome, coalesced: true } : outcome
       } finally {
         heldRequests--
-        if (--entry.waiters === 0) entry.controller.abort()
+        if (--entry.waiters === 0) entry.controller.abort(gone())
         entry.promise.catch(() => {})
       }
     },
