@@ -66,28 +66,15 @@ export function charts(peers: Peers, results: BrowserResults | null): Record<str
   out['get-token-wait.svg'] = barChart({
     title: `getToken() calls that waited, around expiry (${results.lifetimeSeconds} s tokens, most tabs run)`,
     groups,
-    series: [
-      {
-        name: 'accepts early: p50',
-        values: engines.map((e) => cell(e, 'accept', (s) => waitOf(s, (x) => x.getTokenWaitP50Ms))),
-        color: '#9dbcf2',
-      },
-      {
-        name: 'accepts early: p99',
-        values: engines.map((e) => cell(e, 'accept', (s) => waitOf(s, (x) => x.getTokenWaitP99Ms))),
-        color: '#2f6fde',
-      },
-      {
-        name: 'refuses early: p50',
-        values: engines.map((e) => cell(e, 'refuse', (s) => waitOf(s, (x) => x.getTokenWaitP50Ms))),
-        color: '#f0b49a',
-      },
-      {
-        name: 'refuses early: p99',
-        values: engines.map((e) => cell(e, 'refuse', (s) => waitOf(s, (x) => x.getTokenWaitP99Ms))),
-        color: '#d65a28',
-      },
-    ],
+    series: (
+      [
+        ['accept', 'accepts early', '#9dbcf2', '#2f6fde'],
+        ['refuse', 'refuses early', '#f0b49a', '#d65a28'],
+      ] as const
+    ).flatMap(([policy, label, light, dark]) => [
+      { name: `${label}: p50`, values: engines.map((e) => cell(e, policy, (s) => waitOf(s, (x) => x.getTokenWaitP50Ms))), color: light },
+      { name: `${label}: p99`, values: engines.map((e) => cell(e, policy, (s) => waitOf(s, (x) => x.getTokenWaitP99Ms))), color: dark },
+    ]),
     yLabel: 'ms',
     note: `npm run bench, ${results.date.slice(0, 10)}; "accepts"/"refuses": whether Clerk refreshes a token before it expires`,
   })
