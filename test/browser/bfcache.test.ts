@@ -1,8 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import type { App } from '../helpers/app.js'
+import { describe, expect, it } from 'vitest'
 import { changes } from '../helpers/sampler.js'
-import type { EngineName, Session } from './drivers/index.js'
-import { closeAll, engines, openTabs, refreshRequests, sleep, state, useEngine } from './harness.js'
+import type { EngineName, Tab } from './drivers/index.js'
+import { engines, refreshRequests, sleep, state, useTabs } from './harness.js'
 
 /**
  * Whether the engine, as these tests drive it, restores the page from the back/forward cache
@@ -15,19 +14,11 @@ import { closeAll, engines, openTabs, refreshRequests, sleep, state, useEngine }
 const RESTORES: Record<EngineName, boolean> = { chromium: true, firefox: true, webkit: true }
 
 describe.each(engines)('[%s]', (name) => {
-  const browser = useEngine(name)
-  let app: App | undefined
-  let session: Session | undefined
-  afterEach(async () => {
-    await closeAll(session, app)
-    session = app = undefined
-  })
+  const browser = useTabs(name)
 
   it('back/forward cache: a page away for longer than a token lifetime comes back with the current token at once, without a request of its own', async () => {
-    const opened = await openTabs(browser.engine, 2, { lifetimeSeconds: 6 })
-    app = opened.app
-    session = opened.session
-    const [page, other] = opened.tabs as [(typeof opened.tabs)[0], (typeof opened.tabs)[0]]
+    const [page, other] = (await browser.tabs(2, { lifetimeSeconds: 6 })) as [Tab, Tab]
+    const { app } = browser
     const sentBefore = await refreshRequests(page)
     await page.goto(`${app.origin}/junk`) // a page of the origin without the library
     const leftAt = Date.now()

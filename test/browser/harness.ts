@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect } from 'vitest'
 import { startApp, type App } from '../helpers/app.js'
 import type { RefreshHandlerOptions } from '../../src/server/index.js'
 import type { ClerkEmulatorOptions } from '../../src/testing/index.js'
@@ -86,6 +86,39 @@ export function expectSound(all: TabCounts[], minSamples: number, seconds: numbe
 /** Closes what a test opened, whatever happened in it. */
 export async function closeAll(...things: ({ close(): Promise<void> } | undefined)[]): Promise<void> {
   for (const thing of things) await thing?.close().catch(() => {})
+}
+
+/**
+ * A `describe` block's engine (`useEngine`), and each test's app and browser session, closed
+ * after the test: opened by `tabs()`, or handed over with `keep()` by a test that opens its own.
+ */
+export function useTabs(name: EngineName) {
+  const browser = useEngine(name)
+  const open: { app?: App; session?: Session } = {}
+  afterEach(async () => {
+    await closeAll(open.session, open.app)
+    open.app = open.session = undefined
+  })
+  return {
+    get engine(): Engine {
+      return browser.engine
+    },
+    get app(): App {
+      return open.app!
+    },
+    get session(): Session {
+      return open.session!
+    },
+    keep(app: App, session?: Session): void {
+      Object.assign(open, { app, session })
+    },
+    /** `count` tabs of one session (see `openTabs`). */
+    tabs: async (count: number, options: TabsOptions = {}): Promise<Tab[]> => {
+      const opened = await openTabs(browser.engine, count, options)
+      Object.assign(open, { app: opened.app, session: opened.session })
+      return opened.tabs
+    },
+  }
 }
 
 declare global {

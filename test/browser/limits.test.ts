@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import type { App, RefreshRecord } from '../helpers/app.js'
+import { describe, expect, it } from 'vitest'
+import type { RefreshRecord } from '../helpers/app.js'
 import { changes } from '../helpers/sampler.js'
-import type { Session, Tab } from './drivers/index.js'
-import { closeAll, counts, engines, openTabs, sleep, state, useEngine, type TabsOptions } from './harness.js'
+import type { Tab } from './drivers/index.js'
+import { counts, engines, sleep, state, useTabs } from './harness.js'
 
 /** A retry scheduled for exactly `Retry-After` after the answer may reach the server a hair early on its clock. */
 const SLACK_MS = 25
@@ -22,31 +22,20 @@ const describeRequests = (requests: RefreshRecord[], t0: number) =>
   requests.map((r) => `${r.at - t0} ms ${r.status}${r.by === 'edge' ? ' (edge)' : ''}`).join(', ')
 
 describe.each(engines)('[%s]', (name) => {
-  const browser = useEngine(name)
-  let app: App | undefined
-  let session: Session | undefined
-  afterEach(async () => {
-    await closeAll(session, app)
-    session = app = undefined
-  })
-  async function tabs(count: number, options: TabsOptions = {}): Promise<Tab[]> {
-    const opened = await openTabs(browser.engine, count, options)
-    app = opened.app
-    session = opened.session
-    return opened.tabs
-  }
+  const browser = useTabs(name)
+  const { tabs } = browser
   const neverSignedOut = async (pages: Tab[]) => {
     for (const page of pages) expect((await changes(page)).map((c) => c.status)).not.toContain('signedOut')
   }
 
   it('429 with Retry-After: 3 for 3 s, two tabs, 10 s tokens: no request before Retry-After has passed, then one refresh per cycle', async () => {
     const pages = await tabs(2, { lifetimeSeconds: 10 })
-    app!.requests.length = 0
-    app!.rateLimit({ retryAfterSeconds: 3, forMs: 3_000, body: 'json' }) // from the next refresh on
-    await until(() => app!.requests.some((r) => r.by === 'edge'), 10_000, 'the next refresh')
-    const t0 = app!.requests.find((r) => r.by === 'edge')!.at
+    browser.app.requests.length = 0
+    browser.app.rateLimit({ retryAfterSeconds: 3, forMs: 3_000, body: 'json' }) // from the next refresh on
+    await until(() => browser.app.requests.some((r) => r.by === 'edge'), 10_000, 'the next refresh')
+    const t0 = browser.app.requests.find((r) => r.by === 'edge')!.at
     await sleep(3_000 + 11_000) // the 429 window, then two cycles (10 s tokens are refreshed 5 s early)
-    const requests = [...app!.requests]
+    const requests = [...browser.app.requests]
     console.log(`[${name}] 429 Retry-After 3 s for 3 s: ${describeRequests(requests, t0)}`)
 
     for (const refused of requests.filter((r) => r.by === 'edge')) expect(tooEarly(requests, refused, 3_000)).toEqual([])
@@ -67,10 +56,10 @@ describe.each(engines)('[%s]', (name) => {
   it('an edge 429 with an HTML body and Retry-After: 8, longer than the token has left: ≤ 1 request per 8 s, expired (never signed out), getToken() throws, then the session recovers', async () => {
     // getToken() waits at most 2 s, less than the Retry-After: it must throw rather than answer an expired token.
     const pages = await tabs(2, { lifetimeSeconds: 10, dataset: { getTokenTimeoutMs: '2000' } })
-    app!.requests.length = 0
-    app!.rateLimit({ retryAfterSeconds: 8, forMs: 8_000, body: 'html' })
-    await until(() => app!.requests.some((r) => r.by === 'edge'), 10_000, 'the next refresh')
-    const t0 = app!.requests.find((r) => r.by === 'edge')!.at
+    browser.app.requests.length = 0
+    browser.app.rateLimit({ retryAfterSeconds: 8, forMs: 8_000, body: 'html' })
+    await until(() => browser.app.requests.some((r) => r.by === 'edge'), 10_000, 'the next refresh')
+    const t0 = browser.app.requests.find((r) => r.by === 'edge')!.at
     // The token, refreshed 5 s before its expiry, expires 5 s into the 8 s.
     await Promise.all(
       pages.map((p) => p.waitFor(() => window.sessionKeeper!.getState().status === 'expired', undefined, { timeoutMs: 7_500 })),
@@ -96,7 +85,7 @@ describe.each(engines)('[%s]', (name) => {
       ),
     )
     await sleep(Math.max(0, t0 + 8_000 + 6_000 - Date.now())) // and one more cycle
-    const requests = [...app!.requests]
+    const requests = [...browser.app.requests]
     console.log(
       `[${name}] HTML 429 Retry-After 8 s for 8 s: ${describeRequests(requests, t0)}; getToken() in the window: ${JSON.stringify(answers[0])}`,
     )

@@ -1,66 +1,42 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { startApp, type App } from '../helpers/app.js'
-import type { Session, Tab } from './drivers/index.js'
-import {
-  closeAll,
-  counts,
-  engines,
-  expectSound,
-  openTabs,
-  refreshRequests,
-  sleep,
-  state,
-  useEngine,
-  visibility,
-  type Policy,
-  type TabsOptions,
-} from './harness.js'
+import { describe, expect, it } from 'vitest'
+import { startApp } from '../helpers/app.js'
+import type { Tab } from './drivers/index.js'
+import { closeAll, counts, engines, expectSound, refreshRequests, sleep, state, useTabs, visibility, type Policy } from './harness.js'
 
 describe.each(engines)('[%s]', (name) => {
-  const browser = useEngine(name)
-  let app: App | undefined
-  let session: Session | undefined
-  afterEach(async () => {
-    await closeAll(session, app)
-    session = app = undefined
-  })
-  async function tabs(count: number, options: TabsOptions = {}): Promise<Tab[]> {
-    const opened = await openTabs(browser.engine, count, options)
-    app = opened.app
-    session = opened.session
-    return opened.tabs
-  }
+  const browser = useTabs(name)
+  const { tabs } = browser
   /** Browser-level offline where the engine has it; in WebKit the app's server drops every request. */
   async function setOffline(offline: boolean): Promise<void> {
-    if (browser.engine.can.offline) await session!.setOffline(offline)
-    else app!.setOffline(offline)
+    if (browser.engine.can.offline) await browser.session.setOffline(offline)
+    else browser.app.setOffline(offline)
   }
 
   describe.each(['accept', 'refuse'] as const)('with a Clerk that %ss unexpired tokens', (policy: Policy) => {
     it('5 tabs cost Clerk as many refreshes as 1 tab, with 4 of them hidden as the engine hides background tabs', async () => {
       const runMs = 14_000
       await tabs(1, { policy })
-      let before = app!.clerk.stats().refreshes
-      app!.requests.length = 0
+      let before = browser.app.clerk.stats().refreshes
+      browser.app.requests.length = 0
       await sleep(runMs)
-      const single = app!.clerk.stats().refreshes - before
-      await closeAll(session, app)
+      const single = browser.app.clerk.stats().refreshes - before
+      await closeAll(browser.session, browser.app)
 
       const pages = await tabs(5, { policy })
       expect(await visibility(pages)).toEqual(['visible', 'hidden', 'hidden', 'hidden', 'hidden'])
-      before = app!.clerk.stats().refreshes
-      app!.requests.length = 0
+      before = browser.app.clerk.stats().refreshes
+      browser.app.requests.length = 0
       await sleep(runMs)
-      const five = app!.clerk.stats().refreshes - before
-      const accepted = app!.requests.filter((r) => r.status === 200)
-      const refusedEarly = app!.requests.filter((r) => r.code === 'not_yet_expired').length
+      const five = browser.app.clerk.stats().refreshes - before
+      const accepted = browser.app.requests.filter((r) => r.status === 200)
+      const refusedEarly = browser.app.requests.filter((r) => r.code === 'not_yet_expired').length
       console.log(
-        `[${name}] [${policy}] Clerk refreshes over ${runMs / 1000} s of 6 s tokens: 1 tab ${single}, 5 tabs ${five}; proxy requests ${app!.requests.length}, refused early ${refusedEarly}`,
+        `[${name}] [${policy}] Clerk refreshes over ${runMs / 1000} s of 6 s tokens: 1 tab ${single}, 5 tabs ${five}; proxy requests ${browser.app.requests.length}, refused early ${refusedEarly}`,
       )
       expect(five).toBeGreaterThanOrEqual(2)
       expect(Math.abs(five - single)).toBeLessThanOrEqual(1) // same cadence (window edges may cut one)
       expect(new Set(accepted.map((r) => r.token)).size).toBe(accepted.length) // one refresher per cycle
-      expect(app!.requests.length - accepted.length).toBeLessThanOrEqual(1) // at most the first cycle's refusal
+      expect(browser.app.requests.length - accepted.length).toBeLessThanOrEqual(1) // at most the first cycle's refusal
       await expect.poll(async () => new Set(await Promise.all(pages.map(async (p) => (await state(p)).token))).size).toBe(1)
       expectSound(await counts(pages), 50, runMs / 1000)
       // Nothing in storage, and the refresh token stays out of reach of page scripts.
@@ -73,7 +49,7 @@ describe.each(engines)('[%s]', (name) => {
 
     it('closing the refreshing tab mid-refresh leaves no tab with an expired token: another tab finishes before expiry', async () => {
       const pages = await tabs(4, { policy })
-      app!.clerk.setFaults({ latencyMs: 1_500 })
+      browser.app.clerk.setFaults({ latencyMs: 1_500 })
       // The refresher is the tab whose request counter moves (the request then sits 1.5 s upstream).
       const sent = await Promise.all(pages.map(refreshRequests))
       let refresher: Tab | undefined
@@ -86,7 +62,7 @@ describe.each(engines)('[%s]', (name) => {
       const expiresAt = (await state(refresher!)).expiresAt!
       await refresher!.close()
       const survivors = pages.filter((p) => p !== refresher)
-      app!.clerk.setFaults({ latencyMs: 20 })
+      browser.app.clerk.setFaults({ latencyMs: 20 })
       // Another tab holds a newer token before the one in flight expired.
       await Promise.all(
         survivors.map((p) =>
@@ -110,20 +86,20 @@ describe.each(engines)('[%s]', (name) => {
       for (const page of survivors) expect((await state(page)).status).toMatch(/active|refreshing/)
       expectSound(await counts(survivors), 20, 9)
       // Refreshes before expiry every 3 s, or at expiry every 6 s when Clerk refuses early ones.
-      expect(app!.clerk.stats().refreshes).toBeGreaterThanOrEqual(policy === 'accept' ? 2 : 1)
+      expect(browser.app.clerk.stats().refreshes).toBeGreaterThanOrEqual(policy === 'accept' ? 2 : 1)
     })
   })
 
   it('refreshing at expiry (Clerk refuses early: 503 not_yet_expired): 5 tabs, 6 cycles, one request per cycle after the first, 0 expired answers', async () => {
     const pages = await tabs(5, { lifetimeSeconds: 4, latencyMs: 100, policy: 'refuse' })
-    const before = app!.clerk.stats().refreshes
+    const before = browser.app.clerk.stats().refreshes
     await sleep(6 * 4_000 + 1_500)
-    const refreshes = app!.clerk.stats().refreshes - before
-    const refused = app!.requests.filter((r) => r.code === 'not_yet_expired').length
+    const refreshes = browser.app.clerk.stats().refreshes - before
+    const refused = browser.app.requests.filter((r) => r.code === 'not_yet_expired').length
     const all = await counts(pages)
     // The first refresh at expiry follows the switch (the 503): its moment comes from the proxy's
     // Date header and Retry-After, whole seconds both. The cycles after it are the steady state.
-    const switched = app!.requests.find((r) => r.status === 200)!.at + 500
+    const switched = browser.app.requests.find((r) => r.status === 200)!.at + 500
     const waitsOf = (list: typeof all, steady: boolean) =>
       list.flatMap((c) => c.waits.filter((_, i) => c.answeredAt[i]! >= switched === steady)).sort((a, b) => a - b)
     const waits = waitsOf(all, true)
@@ -131,15 +107,15 @@ describe.each(engines)('[%s]', (name) => {
     const around = waits.filter((w) => w > 5) // the calls that had to wait for the refresh at expiry
     const pct = (list: number[], p: number) => list[Math.min(list.length - 1, Math.floor(list.length * p))] ?? 0
     console.log(
-      `[${name}] [refuse] 6 cycles of 4 s tokens, 5 tabs, 100 ms upstream: ${refreshes} refreshes, ${refused} refused early, ${app!.requests.length} proxy requests; getToken wait p50/p99 ${pct(waits, 0.5).toFixed(1)}/${pct(waits, 0.99).toFixed(1)} ms (n=${waits.length}), of the ${around.length} that waited: ${pct(around, 0.5).toFixed(0)}/${pct(around, 0.99).toFixed(0)} ms; longest in the first cycle ${Math.max(0, ...firstCycle).toFixed(0)} ms`,
+      `[${name}] [refuse] 6 cycles of 4 s tokens, 5 tabs, 100 ms upstream: ${refreshes} refreshes, ${refused} refused early, ${browser.app.requests.length} proxy requests; getToken wait p50/p99 ${pct(waits, 0.5).toFixed(1)}/${pct(waits, 0.99).toFixed(1)} ms (n=${waits.length}), of the ${around.length} that waited: ${pct(around, 0.5).toFixed(0)}/${pct(around, 0.99).toFixed(0)} ms; longest in the first cycle ${Math.max(0, ...firstCycle).toFixed(0)} ms`,
     )
-    const t0 = app!.requests[0]!.at
+    const t0 = browser.app.requests[0]!.at
     const expiryOf = (jwt: string) => JSON.parse(atob(jwt.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))).exp * 1000
-    const sentSoFar = app!.requests
+    const sentSoFar = browser.app.requests
       .map((r) => `${r.at - t0}–${(r.answeredAt ?? r.at) - t0} ms (exp ${expiryOf(r.token) - t0}) ${r.status}${r.code ? ` ${r.code}` : ''}`)
       .join(', ')
     console.log(`[${name}] requests: ${sentSoFar}`)
-    const expiries = [...new Set(app!.requests.map((r) => expiryOf(r.token)))]
+    const expiries = [...new Set(browser.app.requests.map((r) => expiryOf(r.token)))]
     const waitedAt = all.flatMap((c) => c.waits.flatMap((w, i) => (w > 5 ? [[c.answeredAt[i]! - w, c.answeredAt[i]!] as const] : [])))
     const nearExpiry = (e: number) => waitedAt.filter(([a]) => Math.abs(a - e) < 2_000)
     console.log(
@@ -157,24 +133,24 @@ describe.each(engines)('[%s]', (name) => {
     // and a refusal of that halves it (3 at most per hold). A tab that opens during the switch may
     // ask once before the others tell it (the proxy's 503, no call to Clerk); no tab asks early
     // after that.
-    expect(app!.clerk.stats().byCode.session_refresh_session_token_ineligible ?? 0).toBeLessThanOrEqual(6)
+    expect(browser.app.clerk.stats().byCode.session_refresh_session_token_ineligible ?? 0).toBeLessThanOrEqual(6)
     // At most once per tab, and only in the first two cycles (the first token's request is held,
     // not refused: the 503 that tells the tabs comes for the second token, 2 s before its expiry):
     expect(refused).toBeLessThanOrEqual(pages.length)
-    const lastRefused = app!.requests.filter((r) => r.code === 'not_yet_expired').at(-1)!
+    const lastRefused = browser.app.requests.filter((r) => r.code === 'not_yet_expired').at(-1)!
     expect(lastRefused.at - t0).toBeLessThan(2 * 4_000)
     expect(refreshes).toBeGreaterThanOrEqual(5)
     expect(refreshes).toBeLessThanOrEqual(7)
     // Every request since the switch: exactly one refresh per cycle, each for its own token. (Before
     // it, with 4 s tokens, a tab standing by may join the first held request: the proxy answers
     // both with one refresh.)
-    const steady = app!.requests.filter((r) => r.at > lastRefused.at && r.answeredAt !== undefined) // answered by now
+    const steady = browser.app.requests.filter((r) => r.at > lastRefused.at && r.answeredAt !== undefined) // answered by now
     expect(
       steady.map((r) => r.status),
       sentSoFar,
     ).toEqual(steady.map(() => 200))
     expect(new Set(steady.map((r) => r.token)).size, sentSoFar).toBe(steady.length)
-    expect(app!.requests.length, sentSoFar).toBeLessThanOrEqual(app!.clerk.stats().refreshes + refused + pages.length - 1)
+    expect(browser.app.requests.length, sentSoFar).toBeLessThanOrEqual(browser.app.clerk.stats().refreshes + refused + pages.length - 1)
     expectSound(all, 100, 25)
     // The proxy holds the at-expiry refresh and tells Clerk's clock: once it knows that clock (a
     // few cycles), a call waits for the 250 ms a token must stay valid plus Clerk's round trip
@@ -190,7 +166,7 @@ describe.each(engines)('[%s]', (name) => {
     const pages = await tabs(3, { lifetimeSeconds: 5 })
     const first = await state(pages[0]!)
     // The refresh cookie is lost (another app on the domain, a browser clean-up …): the proxy answers 409.
-    await session!.clearCookies(/^__refresh/)
+    await browser.session.clearCookies(/^__refresh/)
     await Promise.all(
       pages.map((p) =>
         p.waitFor(() => window.sessionKeeper!.getState().error?.code === 'recovery_required', undefined, { timeoutMs: 10_000 }),
@@ -198,11 +174,11 @@ describe.each(engines)('[%s]', (name) => {
     )
     for (const page of pages) expect((await state(page)).status).toMatch(/active|expired/)
     await sleep(6_000) // past the token's expiry: still exactly one request, from one tab
-    expect(app!.requests.filter((r) => r.status === 409)).toHaveLength(1)
+    expect(browser.app.requests.filter((r) => r.status === 409)).toHaveLength(1)
     const events = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as { __recoveries: number }).__recoveries)))
     expect(events).toEqual([1, 1, 1])
     // Clerk's handshake, as a reload through its middleware would do it: new cookies.
-    await session!.open(`${app!.origin}/login?user=user_again`, 'back')
+    await browser.session.open(`${browser.app.origin}/login?user=user_again`, 'back')
     await Promise.all(
       pages.map((p) =>
         p.waitFor(
@@ -232,8 +208,10 @@ describe.each(engines)('[%s]', (name) => {
   })
 
   async function openTabsSignedOut(count: number): Promise<Tab[]> {
-    app = await startApp({ tokenLifetimeSeconds: 60, unexpiredTokens: 'accept' })
-    session = await browser.engine.newSession()
+    const app = await startApp({ tokenLifetimeSeconds: 60, unexpiredTokens: 'accept' })
+    browser.keep(app)
+    const session = await browser.engine.newSession()
+    browser.keep(app, session)
     const pages = [await session.open(app.origin, 'front')]
     for (let i = 1; i < count; i++) pages.push(await session.open(app.origin, 'back'))
     for (const page of pages) await page.waitFor(() => window.sessionKeeper?.getState().status === 'signedOut')
@@ -243,7 +221,7 @@ describe.each(engines)('[%s]', (name) => {
   it('a 401 session_ended signs every tab out', async () => {
     const pages = await tabs(3, { lifetimeSeconds: 4 })
     const sessionId = (await state(pages[0]!)).sessionId!
-    app!.clerk.revokeSession(sessionId)
+    browser.app.clerk.revokeSession(sessionId)
     await Promise.all(
       pages.map((p) => p.waitFor(() => window.sessionKeeper!.getState().status === 'signedOut', undefined, { timeoutMs: 10_000 })),
     )
@@ -260,18 +238,18 @@ describe.each(engines)('[%s]', (name) => {
     const pages = await tabs(2, { lifetimeSeconds: 4 })
     await setOffline(true)
     await pages[0]!.waitFor(() => window.sessionKeeper!.getState().status === 'expired', undefined, { timeoutMs: 10_000 })
-    const during = app!.requests.length
+    const during = browser.app.requests.length
     await sleep(1_000)
     if (browser.engine.can.offline) {
-      expect(app!.requests.length).toBe(during) // no retries burnt while offline
+      expect(browser.app.requests.length).toBe(during) // no retries burnt while offline
       expect((await state(pages[1]!)).online).toBe(false)
     } else {
       // WebKit: no network emulation over WebDriver Classic, so the browser does not know it is
       // offline (`navigator.onLine` stays true): its requests fail as on a dead network. The agent
       // backs off with jitter (no loop: at most two attempts in that second) and comes back at
       // its next planned retry instead of at the `online` event.
-      expect(app!.requests.length - during).toBeLessThanOrEqual(2)
-      expect(app!.requests.every((r) => r.status === 200 || r.by === 'dropped')).toBe(true)
+      expect(browser.app.requests.length - during).toBeLessThanOrEqual(2)
+      expect(browser.app.requests.every((r) => r.status === 200 || r.by === 'dropped')).toBe(true)
     }
     // Never signed out; where the browser knows it is offline, no attempt either (WebKit's retries
     // go on, so a tab may be between two of them).
