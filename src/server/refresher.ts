@@ -10,6 +10,9 @@ import { createReplay } from './replay.js'
 import type { StoreSecrets } from './secrets.js'
 import type { Upstream } from './upstream.js'
 
+/** A refusal is taken as "not expired yet" up to this far past the latest estimate of Clerk's expiry. */
+const REFUSAL_SLACK_MS = 1_000
+
 export interface RefresherDeps {
   upstream: Upstream
   secrets: StoreSecrets
@@ -58,7 +61,14 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
       // Refreshed by a Clerk that refuses unexpired tokens: it saw this one expired.
       if (guard.refusing()) clock.observe(-Infinity, sentAt - job.token.expiresAt * 1000)
     },
-    refused: (job, sentAt) => clock.observe(sentAt - job.token.expiresAt * 1000, Infinity),
+    refused(job, sentAt) {
+      // "Not expired yet" is only believed where it can be true: Clerk also answers `…_ineligible`
+      // for a token already superseded (clerk-refresh-facts.md), and a token sent long after its
+      // expiry would otherwise teach that Clerk's clock is far behind, and the browser would be
+      // told its tokens live that much longer.
+      const late = sentAt - job.token.expiresAt * 1000
+      if (late <= (clock.lead()?.high ?? 0) + REFUSAL_SLACK_MS) clock.observe(late, Infinity)
+    },
   })
 
   return async function refresh(job) {

@@ -105,7 +105,7 @@ export function createClerkEmulator(options: ClerkEmulatorOptions = {}) {
       counts.faulted++
       const headers: Record<string, string> = faults.retryAfterSeconds ? { 'Retry-After': String(faults.retryAfterSeconds) } : {}
       const status = faults.failStatus ?? 503
-      const code = status === 429 ? 'too_many_requests' : 'internal_clerk_error'
+      const code = faults.failCode ?? (status === 429 ? 'too_many_requests' : 'internal_clerk_error')
       return clerkErrors(status, code, 'Failure injected by the emulator', headers)
     }
     let parsed: unknown

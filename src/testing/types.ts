@@ -52,6 +52,8 @@ export interface EmulatorFaults {
   failNext?: number
   /** @default 503 */
   failStatus?: number
+  /** Clerk's error code of the injected failures. @default `too_many_requests` for 429, else `internal_clerk_error` */
+  failCode?: string
   /** Sent as `Retry-After` with injected failures. */
   retryAfterSeconds?: number
   /** Drop the connection of the next N refresh calls (no answer at all). */

@@ -117,6 +117,23 @@ describe('the hold at expiry', () => {
     expect(answer.headers.get('session-keeper-clerk-time')).not.toBeNull()
   })
 
+  it("Clerk's …_ineligible for a token long expired (a superseded one) teaches nothing of its clock", async () => {
+    const { s } = await refusingStack()
+    const session = s.sessionAged(0)
+    await sleep(expiryOf(session.sessionToken) - 1_000 - Date.now())
+    expect((await refresh(s, session)).status).toBe(200) // a held refresh: the lead is known
+    // A token 20 s past its expiry, refused by Clerk as ineligible (as Clerk does for a superseded one).
+    s.clerk.configure({ tokenLifetimeSeconds: 60 })
+    const stale = s.sessionAged(80_000)
+    s.clerk.setFaults({ latencyMs: LATENCY_MS, failNext: 1, failStatus: 400, failCode: 'session_refresh_session_token_ineligible' })
+    await refresh(s, stale)
+    // Whatever came of it, the proxy never says Clerk's clock is behind the real one.
+    const fresh = s.sessionAged(10_000)
+    const sentAt = Date.now()
+    const answer = await refresh(s, fresh)
+    expect(Number(answer.headers.get('session-keeper-clerk-time'))).toBeGreaterThanOrEqual(sentAt)
+  })
+
   it('50 requests for the same token while it is held: one call to Clerk, one token for all', async () => {
     const { s } = await refusingStack()
     s.clerk.resetStats()
