@@ -140,8 +140,11 @@ describe('several tabs', () => {
   })
 
   it('take the lock from a frozen refresher in time', async () => {
-    // Frozen: keeps the lock and runs nothing, not even its own request timeout.
-    const tabs = await openTabs(3, { requestTimeoutMs: 60_000 })
+    // Frozen: keeps the lock and runs nothing, not even its own request timeout. The lock-wait
+    // jitter keeps the two waiting tabs 83 ms apart, so the second has the first one's new
+    // token before its own wait ends. (With Math.random two tabs can end their waits within
+    // the moment a message takes, and both send: the proxy then makes one call to Clerk of the two.)
+    const tabs = await world.openTabs(3, (i) => ({ requestTimeoutMs: 60_000, random: () => i / 3 }))
     world.proxy.script = ['hang']
     await advance(45_200)
     const frozen = tabs.find((tab) => tab.keeper.getStats().refreshRequests === 1)!
