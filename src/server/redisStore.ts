@@ -27,7 +27,7 @@ const INCREMENT = "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.ca
  *
  * @example
  * import { createClient } from 'redis'
- * const redis = await createClient({ url: process.env.REDIS_URL }).connect()
+ * const redis = await createClient({ url: process.env.REDIS_URL, disableClientInfo: true }).connect()
  * const handler = createRefreshHandler({ secretKey, publishableKey, store: createRedisStore(redis) })
  */
 export function createRedisStore(client: NodeRedisLike, options: RedisStoreOptions = {}): RefreshStore {

@@ -10,7 +10,12 @@ import { createRedisStore, createRefreshHandler, toNodeHandler, type RefreshHand
 
 const config = JSON.parse(process.argv[2]!) as { redisUrl: string; events?: boolean } & Partial<RefreshHandlerOptions>
 const { redisUrl, events = true, ...options } = config
-const redis = createClient({ url: redisUrl, socket: { reconnectStrategy: () => 100, connectTimeout: 500 } })
+// disableClientInfo: node-redis 5.9 sends CLIENT SETINFO on every connect and ignores its errors,
+// so a reconnect that lands on a Redis being killed (its port still completes the handshake) is
+// "ready" on a dead socket and never reconnects again: every command then hangs, and the store
+// answers from memory for good. Without those commands the socket's error comes after "ready",
+// and node-redis reconnects.
+const redis = createClient({ url: redisUrl, disableClientInfo: true, socket: { reconnectStrategy: () => 100, connectTimeout: 500 } })
 redis.on('error', () => {}) // a dead Redis is reported per request in onEvent, as `store: 'degraded'`
 await redis.connect()
 const handler = createRefreshHandler({
