@@ -12,8 +12,8 @@
  * - Clerk refused a token expiring at `exp` as not expired yet, sent at `s`: τ > s − exp;
  * - Clerk refreshed it (while Clerk refuses unexpired tokens), sent at `s`: τ ≤ s − exp.
  *
- * The last two are exact to the millisecond; holding a request, the proxy sends it at the middle
- * of the interval while the interval is wide, so each at-expiry refresh halves it. An observation
+ * The last two are exact to the millisecond; holding a request, the proxy walks the interval in
+ * quarters while it is wide (`hold.ts`), so each at-expiry refresh leaves a quarter of it. An observation
  * that contradicts the interval means a clock was stepped: it alone counts from then on.
  *
  * The offset itself is at least `τ` (the way in takes no negative time), so Clerk's clock reads

@@ -30,8 +30,12 @@ export interface Hold {
 export const INELIGIBLE = 'session_refresh_session_token_ineligible'
 /** An interval of the lead narrower than this is as good as known: released at its end. */
 const CONVERGED_MS = 16
-/** Refusals in one hold before it gives up (each one halves what is not known). */
-const MAX_REFUSALS = 4
+/**
+ * Sends in one hold at most; all but the last may be refused. While the lead is not known, the
+ * interval is walked in equal steps, one send a step: the send that finds the token expired is at
+ * most a step late, and leaves an interval of one step.
+ */
+const MAX_SENDS = 4
 /** Past the interval's end: the way to Clerk varies by a few ms from call to call. */
 const RELEASE_MARGIN_MS = 4
 
@@ -54,9 +58,10 @@ interface Held {
  * clock has passed `exp` (see `clerkClock.ts`), so the new token is minted the moment it can be
  * and reaches the browser one Clerk round trip after expiry, not a `Retry-After` later.
  *
- * While the lead is not known to `CONVERGED_MS`, the request is sent at the middle of what is
- * known: Clerk's refusal (or refresh) narrows it to one half, and a refused request is sent again
- * at the next estimate. Bounded: one timer per held token (requests for the same token join it),
+ * While the lead is not known to `CONVERGED_MS`, the request is sent a quarter of the way into
+ * what is known, and again a quarter further after each refusal (`MAX_SENDS`): Clerk's refresh
+ * leaves a quarter of the interval, so a process learns the lead in three refreshes at expiry
+ * (1 s, 250, 62, 16 ms), and none is more than a quarter of the interval late. Bounded: one timer per held token (requests for the same token join it),
  * `maxHeld` requests per process, and a hold whose browsers all went away sends nothing.
  */
 export function createHold(deps: HoldDeps): Hold {
@@ -79,8 +84,10 @@ export function createHold(deps: HoldDeps): Hold {
     for (let refusals = 0; ; ) {
       const lead = clock.lead()
       if (!lead) throw new ProxyError(503, 'not_yet_expired', "Clerk's clock is not known", { 'Retry-After': '1' })
-      const probe = lead.high - lead.low > CONVERGED_MS && refusals < MAX_REFUSALS - 1
-      const sendAt = expiry(job) + (probe ? Math.round((lead.low + lead.high) / 2) : lead.high + RELEASE_MARGIN_MS)
+      // A refusal raises the low end to where the last send was, so the next step is the same size.
+      const sendsLeft = MAX_SENDS - refusals
+      const probe = lead.high - lead.low > CONVERGED_MS && sendsLeft > 1
+      const sendAt = expiry(job) + (probe ? Math.round(lead.low + (lead.high - lead.low) / sendsLeft) : lead.high + RELEASE_MARGIN_MS)
       await sleep(systemClock, Math.max(0, sendAt - now()), signal)
       // Clerk's refresh or refusal is observed by the call itself (`call.ts`), at its own send.
       try {
@@ -89,8 +96,7 @@ export function createHold(deps: HoldDeps): Hold {
         return outcome
       } catch (error) {
         if (!(error instanceof ProxyError && error.reason === INELIGIBLE)) throw error
-        if (++refusals >= MAX_REFUSALS)
-          throw new ProxyError(503, 'not_yet_expired', 'Clerk still refuses this token', { 'Retry-After': '1' })
+        if (++refusals >= MAX_SENDS) throw new ProxyError(503, 'not_yet_expired', 'Clerk still refuses this token', { 'Retry-After': '1' })
       }
     }
   }

@@ -1,0 +1,107 @@
+// @vitest-environment node
+/**
+ * Issue 19, the hold's schedule (`hold.ts`), in fake time against a Clerk whose lead is known
+ * here and not to the proxy: when a held request is sent, how late the send that finds the token
+ * expired is, what each hold costs in refusals, and how fast a process learns the lead.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { SessionToken } from '../../src/core/token.js'
+import { createClerkClock, type ClerkClock } from '../../src/server/clerkClock.js'
+import { ProxyError } from '../../src/server/errors.js'
+import { createHold, INELIGIBLE } from '../../src/server/hold.js'
+import type { RefreshJob, RefreshOutcome } from '../../src/server/job.js'
+import { createMemoryStore } from '../../src/server/store.js'
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: Date.UTC(2026, 11, 1, 12) })
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+const store = createMemoryStore()
+
+/** A job for a token expiring `inMs` from now (whole seconds, as `exp` is). */
+function jobExpiringIn(inMs: number, n: number): RefreshJob {
+  const expiresAt = Math.ceil((Date.now() + inMs) / 1000)
+  const token = { raw: `token-${n}`, expiresAt, issuedAt: expiresAt - 60, sessionId: 'sess_1', lifetimeMs: 60_000 } as SessionToken
+  return {
+    sessionId: 'sess_1',
+    token,
+    credentials: ['refresh'],
+    body: {} as RefreshJob['body'],
+    suffixedCookies: true,
+    clientIp: undefined,
+    store,
+  }
+}
+
+/**
+ * Clerk with lead `tau`: a send at `t` finds the token expired when `t − tau ≥ exp`. What it
+ * answers is observed as `call.ts` observes it, at the send.
+ */
+function clerk(clock: ClerkClock, tau: number) {
+  const sends: number[] = []
+  const attempt = (job: RefreshJob) => async (): Promise<RefreshOutcome> => {
+    const late = Date.now() - job.token.expiresAt * 1000
+    sends.push(late)
+    if (late <= tau) {
+      clock.observe(late, Infinity)
+      throw new ProxyError(503, 'not_yet_expired', 'not expired', {}, INELIGIBLE)
+    }
+    clock.observe(-Infinity, late)
+    return { result: { jwt: 'new', cookies: [] } as unknown as RefreshOutcome['result'], replayed: false, coalesced: false }
+  }
+  return { sends, attempt }
+}
+
+/** One hold for a token expiring in 1 s (the fake clock stands on a whole second); the sends' lateness past `exp` (ms), the last one accepted. */
+async function holdOnce(clock: ClerkClock, tau: number, n = 0): Promise<number[]> {
+  const hold = createHold({ clock, now: () => Date.now(), holdMs: 2_000, maxHeld: 10 })
+  const fake = clerk(clock, tau)
+  const job = jobExpiringIn(500, n)
+  expect(hold.accepts(job)).toBe(true)
+  const outcome = hold.run(job, fake.attempt(job))
+  await vi.advanceTimersByTimeAsync(3_000)
+  await expect(outcome).resolves.toMatchObject({ replayed: false })
+  return fake.sends
+}
+
+describe('the hold walks what it does not know of the lead in quarters', () => {
+  it.each([
+    [50, 0],
+    [300, 1],
+    [600, 2],
+    [950, 3],
+  ])('lead %i ms in (0, 1000]: the accepted send is at most a quarter late, after %i refusals', async (tau, refused) => {
+    const clock = createClerkClock()
+    clock.observe(0, 1_000)
+    const sends = await holdOnce(clock, tau)
+    expect(sends).toHaveLength(refused + 1)
+    for (const late of sends.slice(0, -1)) expect(late).toBeLessThanOrEqual(tau) // refused: not yet expired
+    const accepted = sends.at(-1)!
+    expect(accepted).toBeGreaterThan(tau)
+    expect(accepted - tau).toBeLessThanOrEqual(250 + 4) // a step, or the release margin past the end
+    const lead = clock.lead()!
+    expect(lead.high - lead.low).toBeLessThanOrEqual(250)
+  })
+
+  it('learns a lead known to 1 s in three holds, and from then on sends 4 ms past it with no refusal', async () => {
+    const clock = createClerkClock()
+    clock.observe(-700, 300) // what `iat` and `Date` give: one second
+    const tau = 137
+    const holds: number[][] = []
+    for (let n = 0; n < 6; n++) holds.push(await holdOnce(clock, tau, n))
+    const refusals = holds.map((sends) => sends.length - 1)
+    const lateness = holds.map((sends) => sends.at(-1)! - tau)
+    console.log(
+      `hold schedule, lead 137 ms in (−700, 300]: refusals ${refusals.join(' ')}, accepted ms past the lead ${lateness.join(' ')}`,
+    )
+    const lead = clock.lead()!
+    expect(lead.high - lead.low).toBeLessThanOrEqual(16)
+    expect(refusals.slice(3)).toEqual([0, 0, 0])
+    for (const late of lateness.slice(3)) expect(late).toBeLessThanOrEqual(16 + 4)
+    expect(lateness[0]).toBeLessThanOrEqual(250 + 4)
+    expect(refusals.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(9)
+  })
+})
