@@ -1,0 +1,87 @@
+/**
+ * npx tsx test/bench/receive.ts [--engine chromium,firefox] [--tabs 10] [--seconds 30] — where a
+ * receiving tab's time goes (issue 19's propagation goal): the built `<script>` bundle in 1 front
+ * and N − 1 hidden tabs, 4 s tokens, Clerk accepting early refreshes. Every channel listener is
+ * wrapped in each page: how long the agent's handling of a `token` message takes (decoding,
+ * checks, the transition, the public state, the change event and its listeners), how long the
+ * message took from the sender's `postMessage` to the listener (cross-process, one clock), and how
+ * many messages of each kind a tab received. Bounded: `--seconds` plus start-up, per engine.
+ */
+import { parseArgs } from 'node:util'
+import { type EngineName, launchEngine } from '../browser/drivers/index.js'
+import { startApp } from '../helpers/app.js'
+
+const { values } = parseArgs({
+  options: {
+    engine: { type: 'string', default: 'chromium,firefox' },
+    tabs: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '30' },
+  },
+})
+
+const HEAD = `
+  window.__handled = []; window.__kinds = {};
+  const add = BroadcastChannel.prototype.addEventListener;
+  BroadcastChannel.prototype.addEventListener = function (type, listener, options) {
+    if (type !== 'message') return add.call(this, type, listener, options);
+    return add.call(this, type, function (event) {
+      const start = performance.now();
+      listener.call(this, event);
+      const end = performance.now();
+      const data = event.data || {};
+      const kind = data.type + (data.cause ? ':' + data.cause : '');
+      window.__kinds[kind] = (window.__kinds[kind] || 0) + 1;
+      if (data.type === 'token' && data.cause === 'refresh')
+        window.__handled.push({ ms: end - start, lagMs: performance.timeOrigin + start - data.__sentAt });
+    }, options);
+  };
+  const post = BroadcastChannel.prototype.postMessage;
+  BroadcastChannel.prototype.postMessage = function (message) {
+    if (message && message.type === 'token') message.__sentAt = performance.timeOrigin + performance.now();
+    return post.call(this, message);
+  };
+`
+
+interface Handled {
+  ms: number
+  lagMs: number
+}
+const pct = (list: number[], p: number) => [...list].sort((a, b) => a - b)[Math.min(list.length - 1, Math.floor(p * list.length))] ?? NaN
+const f = (ms: number) => ms.toFixed(2)
+
+const rows: string[] = []
+for (const name of values.engine!.split(',') as EngineName[]) {
+  const app = await startApp({ tokenLifetimeSeconds: 4, unexpiredTokens: 'accept' }, { head: HEAD })
+  const engine = await launchEngine(name)
+  try {
+    const session = await engine.newSession()
+    const pages = [await session.open(`${app.origin}/login`, 'front')]
+    for (let i = 1; i < Number(values.tabs); i++) pages.push(await session.open(app.origin, 'back'))
+    await new Promise((resolve) => setTimeout(resolve, Number(values.seconds) * 1000))
+    const reports = await Promise.all(
+      pages.map((page) =>
+        page.evaluate(() => {
+          const w = window as unknown as { __handled: Handled[]; __kinds: Record<string, number> }
+          return { handled: w.__handled, kinds: w.__kinds }
+        }),
+      ),
+    )
+    await session.close()
+    const handled = reports.flatMap((r) => r.handled)
+    const ms = handled.map((h) => h.ms)
+    const lag = handled.map((h) => h.lagMs)
+    const kinds: Record<string, number> = {}
+    for (const r of reports) for (const [kind, n] of Object.entries(r.kinds)) kinds[kind] = (kinds[kind] ?? 0) + n
+    rows.push(
+      `| ${name} | ${pages.length} | ${handled.length} | ${f(pct(ms, 0.5))} / ${f(pct(ms, 0.9))} / ${f(Math.max(...ms))} ms | ${f(pct(lag, 0.5))} / ${f(pct(lag, 0.9))} ms | ${JSON.stringify(kinds)} |`,
+    )
+    console.log(rows.at(-1))
+  } finally {
+    await engine.close()
+    await app.close()
+  }
+}
+console.log(
+  `\n| engine | tabs | refreshed tokens received | handling p50 / p90 / max | post → listener p50 / p90 | messages received, by kind |\n|---|---|---|---|---|---|`,
+)
+for (const row of rows) console.log(row)
