@@ -212,8 +212,12 @@ async function cycles(engine: Engine, count: number, policy: Policy) {
  */
 async function failover(engine: Engine) {
   const app = await startApp({ tokenLifetimeSeconds: LIFETIME_S, unexpiredTokens: 'accept' }, { head: INSTRUMENT })
-  app.clerk.setFaults({ latencyMs: 400 })
   const { session, pages } = await openTabs(engine, app, 6)
+  // One refresh first, fast: the proxy's first call also fetches Clerk's JWKS to verify the token,
+  // and with 400 ms a call that would double the in-flight call the survivors wait on.
+  for (const deadline = Date.now() + LIFETIME_S * 2000; !app.requests.some((r) => r.status === 200) && Date.now() < deadline; )
+    await sleep(50)
+  app.clerk.setFaults({ latencyMs: 400 })
   await sleep(500)
   const sent = await Promise.all(pages.map((p) => p.evaluate(() => window.sessionKeeper!.getStats().refreshRequests)))
   let refresher: Tab | undefined

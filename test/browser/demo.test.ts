@@ -134,11 +134,12 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
       expect(await first.evaluate((p) => document.querySelector(`#early button.on[data-policy="${p}"]`) !== null, policy)).toBe(true)
       const others = [await session.open(url, 'back'), await session.open(url, 'back')]
       for (const page of others) await waitForSelector(page, '#status-pill.active')
-      const windowStart = Date.now()
+      // The window lies inside the two reads of the emulator's count.
       const statsBefore = await stats(first)
+      const windowStart = Date.now()
       await sleep(15_000)
-      const statsAfter = await stats(first)
       const windowEnd = Date.now()
+      const statsAfter = await stats(first)
       // Cycles that began and ended inside the window, as the third tab's shared log shows them.
       const entries = (await logEntries(others[1]!)).filter((e) => e.at >= windowStart && e.at <= windowEnd)
       const refreshes = entries.filter((e) => e.kind === 'refresh')
@@ -146,8 +147,10 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
       expect(refreshes.length, `the log, from the window's start: ${shown}`).toBeGreaterThanOrEqual(policy === 'accept' ? 4 : 2)
       const listed = refreshes.map((e) => `${e.at - windowStart} ms iat ${e.iat}: ${e.text}`).join('; ')
       expect(new Set(refreshes.map((e) => e.iat)).size, listed).toBe(refreshes.length) // one refresh per token
-      expect(statsAfter.refreshes - statsBefore.refreshes).toBeGreaterThanOrEqual(refreshes.length)
-      expect(statsAfter.refreshes - statsBefore.refreshes).toBeLessThanOrEqual(refreshes.length + 1) // a refresh at a window edge
+      // One refresh at each edge may be on one side only: the emulator counts it when Clerk would
+      // answer, the tab logs it when the answer is in (a few ms later).
+      expect(statsAfter.refreshes - statsBefore.refreshes).toBeGreaterThanOrEqual(refreshes.length - 1)
+      expect(statsAfter.refreshes - statsBefore.refreshes).toBeLessThanOrEqual(refreshes.length + 1)
       // Clerk's middleware never had to refresh a token itself, nor to run another handshake.
       expect(statsAfter.middlewareRefreshes - before.middlewareRefreshes).toBe(0)
       expect(statsAfter.handshakes).toBe(signedIn.handshakes)
