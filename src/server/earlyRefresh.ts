@@ -169,7 +169,9 @@ export function createEarlyRefresh(deps: EarlyRefreshDeps) {
     }
   }
 
-  /** Clerk is taken to refuse unexpired tokens (learned, or `'never'`): a refresh then says it saw the token expired. */
-  const refusing = () => policy === 'never' || belief === 'refuses'
-  return Object.assign(guard, { refusing })
+  return {
+    guard,
+    /** Clerk is taken to refuse unexpired tokens (learned, or `'never'`): a refresh then says it saw the token expired. */
+    refusing: () => policy === 'never' || belief === 'refuses',
+  }
 }

@@ -49,7 +49,7 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
   const replay = createReplay(secrets)
   const { clock } = deps
   const hold = deps.holdMs > 0 ? createHold({ clock, now, holdMs: deps.holdMs, maxHeld: deps.maxHeldRequests }) : null
-  const guard = createEarlyRefresh({ policy: deps.earlyRefresh, now, patienceMs, hold, clock })
+  const early = createEarlyRefresh({ policy: deps.earlyRefresh, now, patienceMs, hold, clock })
   const once = createClaims({ secrets, now, random: deps.random, claimTtlMs: deps.claimTtlMs, patienceMs })
   const checkLimits = createLimits({ secrets, now, random: deps.random, rateLimit: deps.rateLimit, budget: deps.budget })
   // Each call to Clerk tells where its clock stood, timed by the call's own send (not by a wait
@@ -59,7 +59,7 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
       const issuedAt = decodeSessionToken(jwt).issuedAt * 1000
       clock.observe(sentAt - issuedAt - 1_000, receivedAt - issuedAt) // `iat`, whole seconds
       // Refreshed by a Clerk that refuses unexpired tokens: it saw this one expired.
-      if (guard.refusing()) clock.observe(-Infinity, sentAt - job.token.expiresAt * 1000)
+      if (early.refusing()) clock.observe(-Infinity, sentAt - job.token.expiresAt * 1000)
     },
     refused(job, sentAt) {
       // "Not expired yet" is only believed where it can be true: Clerk also answers `…_ineligible`
@@ -74,7 +74,7 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
   return async function refresh(job) {
     const stored = await replay.find(job).catch(() => null)
     if (stored) return { result: stored, replayed: true, coalesced: false }
-    return guard(job, () =>
+    return early.guard(job, () =>
       once(job, {
         lookup: () => replay.find(job),
         run: async () => {

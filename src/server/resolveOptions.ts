@@ -146,7 +146,7 @@ export function checkOptions(options: RefreshHandlerOptions): void {
   }
   const { holdMs, maxHeldRequests } = options
   if (holdMs !== undefined && !(Number.isFinite(holdMs) && holdMs >= 0 && holdMs <= MAX_HOLD_MS)) {
-    fail(`\`holdMs\` must be between 0 and 2000 (ms): got ${shown(holdMs)}`)
+    fail(`\`holdMs\` must be between 0 and ${MAX_HOLD_MS} (ms): got ${shown(holdMs)}`)
   }
   if (maxHeldRequests !== undefined && !(Number.isInteger(maxHeldRequests) && maxHeldRequests >= 0)) {
     fail(`\`maxHeldRequests\` must be a whole number ≥ 0: got ${shown(maxHeldRequests)}`)
