@@ -14,6 +14,7 @@
 import { parseArgs } from 'node:util'
 import { launchChromiumEngine } from '../browser/drivers/chromium.js'
 import type { Tab } from '../browser/drivers/types.js'
+import type { ClerkEmulatorOptions } from '../../src/testing/index.js'
 import { startClerkApp } from '../helpers/clerk-app.js'
 
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '3' } } })
@@ -25,7 +26,7 @@ const TABS = 3
 const PERIOD_MS = 2_000
 const CONSUMED = 'session_refresh_expired_session_token_consumed'
 
-type Policy = 'refuse' | 'accept'
+type Policy = NonNullable<ClerkEmulatorOptions['unexpiredTokens']>
 type Mode = 'session-keeper' | 'cookies only'
 
 interface Row {

@@ -14,7 +14,7 @@
  * Time is simulated: `Date.now` jumps from one event to the next (real time still passes inside
  * each request), so a 3-minute run takes seconds. Bounded: `BENCH_SECONDS` (default 180) per run.
  */
-import type { InstanceType } from '../../src/testing/index.js'
+import type { ClerkEmulatorOptions, InstanceType } from '../../src/testing/index.js'
 import { type Browser, shiftableClock, startClerkApp } from '../helpers/clerk-app.js'
 
 const SIMULATED_MS = Number(process.env.BENCH_SECONDS ?? 180) * 1000
@@ -28,7 +28,7 @@ const AT_EXPIRY_GRACE_MS = 50
 const CONSUMED = 'session_refresh_expired_session_token_consumed'
 const SLEEP = { fromMs: 90_000, toMs: 150_000 }
 
-type Policy = 'refuse' | 'accept'
+type Policy = NonNullable<ClerkEmulatorOptions['unexpiredTokens']>
 type Mode = 'session-keeper' | 'cookies only'
 
 interface Row {
