@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util'
 import { type EngineName, launchEngine } from '../browser/drivers/index.js'
 import { counts, openTabs } from '../browser/harness.js'
 import { sleep } from '../helpers/time.js'
+import { percentile } from './percentile.js'
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +29,7 @@ const CYCLES = Number(values.cycles)
 /** Cycles in which the proxy learns Clerk's policy and clock (the policy, then the lead in quarter steps). */
 const LEARN = Number(values.learn)
 const HOLD_MS = Number(values.hold)
-const pct = (list: number[], p: number) => list[Math.min(list.length - 1, Math.floor(list.length * p))] ?? 0
+const pct = (list: number[], p: number) => percentile(list, p) || 0 // an empty list prints as 0
 
 const rows: string[] = []
 const cycleRows: string[] = []

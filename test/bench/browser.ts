@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { charts } from './charts.js'
+import { percentile } from './percentile.js'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { startApp, type App } from '../helpers/app.js'
@@ -68,10 +69,6 @@ interface PageReport {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
-}
 
 async function openTabs(engine: Engine, app: App, count: number): Promise<{ session: Session; pages: Tab[] }> {
   const session = await engine.newSession()

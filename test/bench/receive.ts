@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util'
 import { type EngineName, launchEngine } from '../browser/drivers/index.js'
 import { startApp } from '../helpers/app.js'
+import { percentile } from './percentile.js'
 
 const { values } = parseArgs({
   options: {
@@ -46,7 +47,6 @@ interface Handled {
   ms: number
   lagMs: number
 }
-const pct = (list: number[], p: number) => [...list].sort((a, b) => a - b)[Math.min(list.length - 1, Math.floor(p * list.length))] ?? NaN
 const f = (ms: number) => ms.toFixed(2)
 
 const rows: string[] = []
@@ -73,7 +73,7 @@ for (const name of values.engine!.split(',') as EngineName[]) {
     const kinds: Record<string, number> = {}
     for (const r of reports) for (const [kind, n] of Object.entries(r.kinds)) kinds[kind] = (kinds[kind] ?? 0) + n
     rows.push(
-      `| ${name} | ${pages.length} | ${handled.length} | ${f(pct(ms, 0.5))} / ${f(pct(ms, 0.9))} / ${f(Math.max(...ms))} ms | ${f(pct(lag, 0.5))} / ${f(pct(lag, 0.9))} ms | ${JSON.stringify(kinds)} |`,
+      `| ${name} | ${pages.length} | ${handled.length} | ${f(percentile(ms, 0.5))} / ${f(percentile(ms, 0.9))} / ${f(Math.max(...ms))} ms | ${f(percentile(lag, 0.5))} / ${f(percentile(lag, 0.9))} ms | ${JSON.stringify(kinds)} |`,
     )
     console.log(rows.at(-1))
   } finally {
