@@ -1,5 +1,4 @@
-import { ProxyError, recoveryRequired } from './errors.js'
-import { INELIGIBLE } from './hold.js'
+import { isIneligible, ProxyError, recoveryRequired } from './errors.js'
 import type { RefreshJob } from './job.js'
 import type { Replay } from './replay.js'
 import type { Upstream, UpstreamResult } from './upstream.js'
@@ -33,7 +32,7 @@ export function createCall(
         try {
           result = await upstream(job.sessionId, body, signal, { suffixedCookies: job.suffixedCookies })
         } catch (error) {
-          if (error instanceof ProxyError && error.reason === INELIGIBLE) observed.refused(job, sentAt)
+          if (isIneligible(error)) observed.refused(job, sentAt)
           throw error
         }
         observed.minted(job, sentAt, now(), result.jwt)

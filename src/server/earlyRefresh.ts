@@ -1,7 +1,7 @@
 import { HOLD_HEADER } from '../core/transport.js'
 import type { ClerkClock } from './clerkClock.js'
-import { ProxyError } from './errors.js'
-import { type Hold, INELIGIBLE } from './hold.js'
+import { isIneligible, ProxyError } from './errors.js'
+import type { Hold } from './hold.js'
 import { isUnexpired, type RefreshJob, type RefreshOutcome } from './job.js'
 import { STORE_KEYS } from './keys.js'
 import type { RefreshStore } from './store.js'
@@ -122,7 +122,7 @@ export function createEarlyRefresh(deps: EarlyRefreshDeps) {
       await learn(job.store, 'accepts')
       return outcome
     } catch (error) {
-      if (!(error instanceof ProxyError && error.reason === INELIGIBLE)) throw error
+      if (!isIneligible(error)) throw error
       if (policy === 'always') throw notYetExpired(job, now())
       await learn(job.store, 'refuses')
       return atExpiry(job, attempt)

@@ -35,6 +35,14 @@ export class ProxyError extends Error {
   }
 }
 
+/** Clerk's answer for a token it will not refresh yet (or one already superseded: clerk-refresh-facts.md). */
+export const INELIGIBLE = 'session_refresh_session_token_ineligible'
+
+/** Clerk refused the token as `…_ineligible`. */
+export function isIneligible(error: unknown): error is ProxyError {
+  return error instanceof ProxyError && error.reason === INELIGIBLE
+}
+
 /** 409 `recovery_required`: no sign-out, but this browser must go through Clerk's handshake. */
 export function recoveryRequired(reason: string, message: string): ProxyError {
   return new ProxyError(409, 'recovery_required', message, {}, reason)

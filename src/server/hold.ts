@@ -1,6 +1,6 @@
 import { sleep, systemClock } from '../core/clock.js'
 import type { ClerkClock } from './clerkClock.js'
-import { ProxyError } from './errors.js'
+import { isIneligible, ProxyError } from './errors.js'
 import type { RefreshJob, RefreshOutcome } from './job.js'
 import { STORE_KEYS } from './keys.js'
 import type { RefreshStore } from './store.js'
@@ -26,8 +26,6 @@ export interface Hold {
   run(job: RefreshJob, attempt: () => Promise<RefreshOutcome>): Promise<RefreshOutcome>
 }
 
-/** Clerk's answer for a token it will not refresh yet. */
-export const INELIGIBLE = 'session_refresh_session_token_ineligible'
 /** An interval of the lead narrower than this is as good as known: released at its end. */
 const CONVERGED_MS = 16
 /**
@@ -96,7 +94,7 @@ export function createHold(deps: HoldDeps): Hold {
         shareLead(job.store)
         return outcome
       } catch (error) {
-        if (!(error instanceof ProxyError && error.reason === INELIGIBLE)) throw error
+        if (!isIneligible(error)) throw error
         if (++refusals >= MAX_SENDS) throw new ProxyError(503, 'not_yet_expired', 'Clerk still refuses this token', { 'Retry-After': '1' })
       }
     }

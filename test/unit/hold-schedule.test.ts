@@ -7,8 +7,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { SessionToken } from '../../src/core/token.js'
 import { createClerkClock, type ClerkClock } from '../../src/server/clerkClock.js'
-import { ProxyError } from '../../src/server/errors.js'
-import { createHold, INELIGIBLE } from '../../src/server/hold.js'
+import { INELIGIBLE, ProxyError } from '../../src/server/errors.js'
+import { createHold } from '../../src/server/hold.js'
 import type { RefreshJob, RefreshOutcome } from '../../src/server/job.js'
 import { createMemoryStore } from '../../src/server/store.js'
 
