@@ -137,14 +137,17 @@ describe.each(engines)('[%s]', (name) => {
     // At most once per tab, and only in the first two cycles (the first token's request is held,
     // not refused: the 503 that tells the tabs comes for the second token, 2 s before its expiry):
     expect(refused).toBeLessThanOrEqual(pages.length)
-    const lastRefused = browser.app.requests.filter((r) => r.code === 'not_yet_expired').at(-1)!
-    expect(lastRefused.at - t0).toBeLessThan(2 * 4_000)
+    // The switch: the last 503. With 4 s tokens the second token's request may be held too (the
+    // proxy knows the lead by then), and no tab ever sees a 503: then it is the first refresh.
+    const lastRefused = browser.app.requests.filter((r) => r.code === 'not_yet_expired').at(-1)
+    const switchedAt = lastRefused?.at ?? browser.app.requests.find((r) => r.status === 200)!.answeredAt!
+    expect(switchedAt - t0).toBeLessThan(2 * 4_000)
     expect(refreshes).toBeGreaterThanOrEqual(5)
     expect(refreshes).toBeLessThanOrEqual(7)
     // Every request since the switch: exactly one refresh per cycle, each for its own token. (Before
     // it, with 4 s tokens, a tab standing by may join the first held request: the proxy answers
     // both with one refresh.)
-    const steady = browser.app.requests.filter((r) => r.at > lastRefused.at && r.answeredAt !== undefined) // answered by now
+    const steady = browser.app.requests.filter((r) => r.at > switchedAt && r.answeredAt !== undefined) // answered by now
     expect(
       steady.map((r) => r.status),
       sentSoFar,
