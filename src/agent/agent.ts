@@ -29,6 +29,8 @@ export class Agent {
   #channel: TabChannel | null = null
   #locks: LockManagerLike = soloLocks
   #run: Promise<void> | null = null
+  /** Aborts the run in flight: its lock wait, its lock and its request (the page goes away). */
+  #runAbort: AbortController | null = null
   /** A run asked the other tabs to speak (`ping`) and none has yet. */
   #awaitingWord = false
   #teardown: (() => void) | null = null
@@ -117,10 +119,19 @@ export class Agent {
     const channel = this.#openChannel()
     const offPage = o.environment.listen((reason) => {
       // A page put in the back/forward cache closes its channel (a message for a cached page
-      // evicts it from the cache) and, restored, opens it again and asks the others: it catches
-      // up by itself, with the cookie and their answers, without a request of its own.
-      if (reason === 'pagehide') return this.#closeChannel()
-      if (reason === 'pageshow' && !this.#channel) this.#openChannel()?.post({ type: 'hello' })
+      // evicts it from the cache), lets go of the refresh lock and of its request (a frozen
+      // holder would make the other tabs wait, and Chromium evicts a cached page whose lock is
+      // wanted) and starts no refresh. Restored, it opens the channel again and asks the others:
+      // it catches up by itself, with the cookie and their answers, without a request of its own.
+      if (reason === 'pagehide') {
+        this.dispatch({ type: 'away', away: true })
+        this.#runAbort?.abort()
+        return this.#closeChannel()
+      }
+      if (reason === 'pageshow') {
+        if (!this.#channel) this.#openChannel()?.post({ type: 'hello' })
+        this.dispatch({ type: 'away', away: false })
+      }
       this.dispatch({ type: 'wake', reason: reason === 'cookie' ? 'cookie' : 'other', cookie: cookieValue(o) })
     })
     this.#teardown = () => {
@@ -190,16 +201,18 @@ export class Agent {
       },
       heard: () => !this.#awaitingWord,
     }
-    this.#run = runRefresh(deps, host, trigger, this.#state.held!)
+    const abort = new AbortController()
+    this.#runAbort = abort
+    this.#run = runRefresh(deps, host, trigger, this.#state.held!, abort.signal)
       .catch((error: unknown) => {
-        // Our lock was stolen while we were frozen: the callback ran on, nothing to report.
+        // Our lock was stolen while we were frozen, or the page went away: nothing to report.
         if ((error as { name?: string })?.name === 'AbortError') return
         queueMicrotask(() => {
           throw error // a bug: surface it to the page's error reporting, keep the agent running
         })
       })
       .finally(() => {
-        this.#run = null
+        this.#run = this.#runAbort = null
         this.dispatch({ type: 'refresh-ended' })
       })
   }

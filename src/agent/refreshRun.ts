@@ -39,9 +39,10 @@ export interface RunHost {
 /**
  * One refresh under the cross-tab lock: wait for the lock (bounded, so that a frozen holder is
  * stolen from in time), re-check whether it is still needed (another tab may have refreshed
- * meanwhile), and make one request, whose outcome becomes events for the tab.
+ * meanwhile), and make one request, whose outcome becomes events for the tab. `signal` ends the
+ * run at once: the wait, the lock and the request (it rejects with the signal's `AbortError`).
  */
-export async function runRefresh(deps: RunDeps, host: RunHost, trigger: Trigger, start: HeldToken): Promise<void> {
+export async function runRefresh(deps: RunDeps, host: RunHost, trigger: Trigger, start: HeldToken, signal?: AbortSignal): Promise<void> {
   const { options } = deps
   const { clock } = options
   const lockName = `session-keeper:${options.channelName}:refresh`
@@ -85,26 +86,27 @@ export async function runRefresh(deps: RunDeps, host: RunHost, trigger: Trigger,
       // only "not until asked" (Infinity) gives way to being asked.
       const notBefore = retryAt(host.state())
       if (clock.now() < notBefore && (trigger !== 'force' || notBefore !== Infinity)) return
-      if (!options.environment.isOnline()) return
-      await attempt(deps, host, host.state().held!)
+      if (!options.environment.isOnline() || signal?.aborted) return
+      await attempt(deps, host, host.state().held!, signal)
     },
     progressSince,
+    signal,
   )
 }
 
 /** One request to the proxy, by the tab holding the refresh lock; its outcome becomes events. */
-async function attempt(deps: RunDeps, host: RunHost, current: HeldToken): Promise<void> {
+async function attempt(deps: RunDeps, host: RunHost, current: HeldToken, signal?: AbortSignal): Promise<void> {
   const { clock, retryBaseDelayMs, retryMaxDelayMs, random } = deps.options
   host.dispatch({ type: 'request-sent' })
   const sentAt = clock.now()
   let answer: Awaited<ReturnType<Transport>> | RefreshError
   try {
-    answer = await deps.transport(current.token)
+    answer = await deps.transport(current.token, signal)
   } catch (error) {
     if (!(error instanceof RefreshError)) throw error
     answer = error
   }
-  if (!host.state().running) return
+  if (!host.state().running || signal?.aborted) return
   if (answer instanceof RefreshError && answer.code === 'recovery_required' && answer.reason === 'token_consumed') {
     await awaitSupersedingCookie(deps, host, current)
   }

@@ -94,6 +94,11 @@ export interface AgentState {
   readonly backoff: Backoff | null
   /** A refresh run (lock, then request) is under way in this tab. */
   readonly refreshing: boolean
+  /**
+   * The page is going into the back/forward cache or away (pagehide): no refresh starts here until
+   * it shows again, so that a frozen page holds no lock and no request the other tabs would wait on.
+   */
+  readonly away: boolean
   /** Another tab announced a refresh and has not reported its outcome yet. */
   readonly remote: { readonly from: string; readonly since: number } | null
   /** The proxy answered 409 for this token: nobody asks for it again. */
@@ -118,6 +123,7 @@ export const INITIAL_AGENT_STATE: AgentState = {
   endedSessionId: null,
   backoff: null,
   refreshing: false,
+  away: false,
   remote: null,
   recovery: null,
   atExpiry: false,

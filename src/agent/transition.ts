@@ -21,6 +21,8 @@ export type AgentEvent =
   | { type: 'loaded'; cookie: string | null }
   /** Look again: the timer fired (`lateByMs`), the page woke, a message came. `cookie`: its value now. */
   | { type: 'tick'; cookie: string | null; lateByMs?: number }
+  /** The page goes away (pagehide: into the back/forward cache, or unloading) or shows again (pageshow). */
+  | { type: 'away'; away: boolean }
   /** The page became visible, focused, online …; a changed cookie is looked at a moment later. */
   | { type: 'wake'; reason: 'cookie' | 'other'; cookie: string | null }
   /** A token handed over without a clock measurement: at start-up or by `setToken`. */
@@ -106,7 +108,7 @@ export function transition(state: AgentState, event: AgentEvent, input: Transiti
 
   /** One refresh run at a time in this tab, and only for a token that may be refreshed. */
   const startRefresh = (trigger: Trigger) => {
-    if (s.refreshing || !s.running || s.held === null || s.signedOut || recoveryError(s)) return
+    if (s.refreshing || s.away || !s.running || s.held === null || s.signedOut || recoveryError(s)) return
     s.refreshing = true
     effects.push({ type: 'start-refresh', trigger })
   }
@@ -218,6 +220,9 @@ export function transition(state: AgentState, event: AgentEvent, input: Transiti
         if (event.lateByMs > LATE_TIMER_MS) s.stats.lateTimers++
       }
       tick(event.cookie)
+      break
+    case 'away':
+      s.away = event.away
       break
     case 'wake':
       if (event.reason === 'cookie') effects.push({ type: 'tick-after', ms: COOKIE_SETTLE_MS })
@@ -332,11 +337,11 @@ export function isAuthoritative(next: HeldToken, current: HeldToken, heldSource:
 
 /**
  * The one timer: at the refresh time (later in tabs that are not in front, so the focused tab
- * goes first), or at expiry, whichever is sooner; none while loading, refreshing or offline.
+ * goes first), or at expiry, whichever is sooner; none while loading, refreshing, away or offline.
  */
 export function wakeAt(state: AgentState, input: TransitionInput): number | null {
   const { now } = input
-  if (!state.running || state.loading || state.refreshing) return null
+  if (!state.running || state.loading || state.refreshing || state.away) return null
   const { refreshAt, expiresAt } = deriveView(state, now, input.refreshMarginMs)
   if (refreshAt === null || expiresAt === null) return null
   const delay = input.visible ? (input.focused ? 0 : VISIBLE_TAB_MS) : HIDDEN_TAB_MS

@@ -29,7 +29,8 @@ export type LockGrant = 'free' | 'waited' | 'stolen'
 /**
  * Runs `fn` holding the lock. The wait is bounded: after `waitMs` the holder is taken to be
  * frozen (a crashed or closed tab's lock is freed by the browser) and the lock is stolen,
- * unless `keepWaiting(waitStartedAt)` says another tab has made progress meanwhile.
+ * unless `keepWaiting(waitStartedAt)` says another tab has made progress meanwhile. `signal`
+ * ends the wait, or lets go of the lock at once (`fn` is left to notice it), with its reason.
  */
 export async function withLock<T>(
   locks: LockManagerLike,
@@ -38,25 +39,47 @@ export async function withLock<T>(
   clock: Clock,
   fn: (grant: LockGrant) => Promise<T>,
   keepWaiting: (waitStartedAt: number) => boolean = () => false,
+  signal?: AbortSignal,
 ): Promise<T> {
-  const free = await locks.request(name, { ifAvailable: true }, async (lock) => (lock ? { value: await fn('free') } : null))
+  const holding = (grant: LockGrant) => untilAborted(fn(grant), signal)
+  // The Web Locks API takes no signal with `ifAvailable` or `steal` (NotSupportedError).
+  signal?.throwIfAborted()
+  const free = await locks.request(name, { ifAvailable: true }, async (lock) => (lock ? { value: await holding('free') } : null))
   if (free) return free.value
   for (;;) {
+    signal?.throwIfAborted()
     const startedAt = clock.now()
     const controller = new AbortController()
+    const onAbort = () => controller.abort(signal!.reason)
+    signal?.addEventListener('abort', onAbort, { once: true })
     let acquired = false
     const timer = clock.setTimeout(() => controller.abort(new LockWaitExpired()), waitMs())
     try {
       return await locks.request(name, { signal: controller.signal }, () => {
         acquired = true
         clock.clearTimeout(timer)
-        return fn('waited')
+        return holding('waited')
       })
     } catch (error) {
       if (acquired || !(controller.signal.reason instanceof LockWaitExpired)) throw error
-      if (!keepWaiting(startedAt)) return locks.request(name, { steal: true }, () => fn('stolen'))
+      if (!keepWaiting(startedAt)) {
+        signal?.throwIfAborted()
+        return locks.request(name, { steal: true }, () => holding('stolen'))
+      }
     } finally {
       clock.clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
     }
   }
+}
+
+/** `work`'s outcome, or the signal's reason as soon as it aborts (a lock callback then lets go). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    if (signal.aborted) onAbort()
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
 }

@@ -180,6 +180,35 @@ describe('several tabs', () => {
     expect(cached.keeper.getState().status).toBe('signedOut')
   })
 
+  it('a page that goes away in the middle of its refresh lets go of the lock and the request at once, and refreshes nothing while away', async () => {
+    world.shareCookies()
+    const tabs = await openTabs(2)
+    world.proxy.script = ['hang'] // the request of the page that leaves is never answered (frozen)
+    await advance(45_500)
+    const leaving = tabs.find((tab) => tab.keeper.getStats().refreshRequests === 1)!
+    const other = tabs.find((tab) => tab !== leaving)!
+    expect(world.proxy.calls).toHaveLength(1)
+    const first = world.proxy.calls[0]!.token
+    const lock = `session-keeper:${world.channelName}:refresh`
+    expect(world.locks.holder(lock)).toBe(leaving.id)
+    leaving.env.emit('pagehide')
+    await flush()
+    expect(world.locks.holder(lock)).not.toBe(leaving.id)
+    const leftAt = Date.now()
+    await advance(1_000)
+    // The other tab, standing by behind it, had the lock handed over (not stolen after its wait).
+    expect(world.proxy.calls).toHaveLength(2)
+    expect(world.proxy.calls[1]!.at - leftAt).toBeLessThan(1_000)
+    expect(other.keeper.getStats().lockSteals).toBe(0)
+    expect(other.keeper.getState().token).not.toBe(first)
+    await advance(120_000) // away: no refresh of its own, whatever its timer said
+    expect(leaving.keeper.getStats().refreshRequests).toBe(1)
+    leaving.env.emit('pageshow')
+    await advance(300)
+    expect(leaving.keeper.getState()).toMatchObject({ status: 'active', token: other.keeper.getState().token })
+    expect(leaving.keeper.getStats().refreshRequests).toBe(1)
+  })
+
   it('signOut() in one tab signs every tab out', async () => {
     const tabs = await openTabs(3)
     tabs[1]!.keeper.signOut()
