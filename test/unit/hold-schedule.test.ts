@@ -40,12 +40,12 @@ function jobExpiringIn(inMs: number, n: number): RefreshJob {
  * Clerk with lead `tau`: a send at `t` finds the token expired when `t − tau ≥ exp`. What it
  * answers is observed as `call.ts` observes it, at the send.
  */
-function clerk(clock: ClerkClock, tau: number) {
+function clerk(clock: ClerkClock, tau: number | (() => number)) {
   const sends: number[] = []
   const attempt = (job: RefreshJob) => async (): Promise<RefreshOutcome> => {
     const late = Date.now() - job.token.expiresAt * 1000
     sends.push(late)
-    if (late <= tau) {
+    if (late <= (typeof tau === 'number' ? tau : tau())) {
       clock.observe(late, Infinity)
       throw new ProxyError(503, 'not_yet_expired', 'not expired', {}, INELIGIBLE)
     }
@@ -56,7 +56,7 @@ function clerk(clock: ClerkClock, tau: number) {
 }
 
 /** One hold for a token expiring in 1 s (the fake clock stands on a whole second); the sends' lateness past `exp` (ms), the last one accepted. */
-async function holdOnce(clock: ClerkClock, tau: number, n = 0): Promise<number[]> {
+async function holdOnce(clock: ClerkClock, tau: number | (() => number), n = 0): Promise<number[]> {
   const hold = createHold({ clock, now: () => Date.now(), holdMs: 2_000, maxHeld: 10 })
   const fake = clerk(clock, tau)
   const job = jobExpiringIn(500, n)
@@ -104,4 +104,25 @@ describe('the hold walks what it does not know of the lead in quarters', () => {
     expect(lateness[0]).toBeLessThanOrEqual(250 + 4)
     expect(refusals.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(9)
   })
+})
+
+describe('the hold against a way in to Clerk that varies from call to call', () => {
+  it.each([1, 2, 3])(
+    'a lead that varies by up to 40 ms (sequence %i): a release refused when the way in was longer than ever before re-opens the interval, and after ten holds none is refused',
+    async (seed) => {
+      const clock = createClerkClock()
+      clock.observe(-700, 300)
+      // 137 ms plus 0 to 40 ms a call: a fixed sequence, so that the test is the same every run.
+      let i = 0
+      const tau = () => 137 + 40 * ((Math.sin(++i * seed) + 1) / 2)
+      const holds: number[][] = []
+      for (let n = 0; n < 30; n++) holds.push(await holdOnce(clock, tau, n))
+      const refusals = holds.map((sends) => sends.length - 1)
+      const lateness = holds.map((sends) => Math.round(sends.at(-1)! - 137))
+      console.log(`hold schedule, lead 137–177 ms (${seed}): refusals ${refusals.join('')}, accepted ms past 137: ${lateness.join(' ')}`)
+      expect(refusals.slice(10)).toEqual(refusals.slice(10).map(() => 0))
+      // Past the longest way in by at most the last step and the release margin.
+      for (const late of lateness.slice(10)) expect(late).toBeLessThanOrEqual(40 + 16 + 4)
+    },
+  )
 })
