@@ -2,7 +2,7 @@ import { sleep } from '../core/clock.js'
 import { localExpiry, refreshMarginMs, type HeldToken } from '../core/timing.js'
 import { MAX_HOLD_MS, type Transport } from '../core/transport.js'
 import { RefreshError } from '../errors/RefreshError.js'
-import { type LockManagerLike, withLock } from '../tabs/locks.js'
+import { type LockGrant, type LockManagerLike, withLock } from '../tabs/locks.js'
 import {
   SUPERSEDED_POLL_MS,
   LOCK_JITTER_MS,
@@ -30,6 +30,8 @@ export interface RunHost {
   dispatch(event: AgentEvent): void
   /** Resolves once `done()` holds (re-checked on every change of state) or after `ms`. */
   until(done: () => boolean, ms: number): Promise<void>
+  /** Calls `listener` on every change of state until the function returned is called. */
+  onChange(listener: () => void): () => void
   /** Asks the other tabs to speak (a `hello`): whatever they had sent before arrives first. */
   ping(): void
   /** Another tab has spoken since the last `ping`. */
@@ -58,40 +60,57 @@ export async function runRefresh(deps: RunDeps, host: RunHost, trigger: Trigger,
     const remote = host.state().remote
     return remote !== null && remote.since > since && lockWaitMs(deps, host.state()) > LOCK_WAIT_MIN_MS + LOCK_JITTER_MS
   }
-  await withLock(
-    deps.locks,
-    lockName,
-    () => lockWaitMs(deps, host.state()),
-    clock,
-    async (grant) => {
-      host.dispatch({ type: 'lock-granted', grant })
-      if (!host.state().running) return
-      const cookie = cookieValue(options)
-      if (cookie !== null) host.dispatch({ type: 'cookie-read', raw: cookie })
+  // A tab that stands by stops waiting for the lock once it has nothing left to do (the new token
+  // came over the channel): else each such tab is granted the lock in turn, only to let go of it,
+  // just when the new token is fanned out to them.
+  const wait = new AbortController()
+  const onAbort = () => wait.abort(signal!.reason)
+  signal?.addEventListener('abort', onAbort, { once: true })
+  const stopWatching = host.onChange(() => stillNeeded() || wait.abort())
+  try {
+    await withLock(
+      deps.locks,
+      lockName,
+      () => lockWaitMs(deps, host.state()),
+      clock,
+      (grant) => {
+        stopWatching()
+        return holding(grant)
+      },
+      progressSince,
+      wait.signal,
+    )
+  } finally {
+    stopWatching()
+    signal?.removeEventListener('abort', onAbort)
+  }
+
+  async function holding(grant: LockGrant): Promise<void> {
+    host.dispatch({ type: 'lock-granted', grant })
+    if (!host.state().running) return
+    const cookie = cookieValue(options)
+    if (cookie !== null) host.dispatch({ type: 'cookie-read', raw: cookie })
+    if (!stillNeeded()) return
+    // Another tab held the lock, or announced a refresh just now (two tabs can steal from one
+    // frozen holder within moments of each other): its outcome may be on its way over the
+    // channel (nothing orders a lock grant after a message), unless it died. Wait a moment:
+    // until any tab answers a `hello` (what the holder sent before letting go is in by then;
+    // a message is not throttled in a hidden tab, a timer is), at most `handoffWaitMs`.
+    const remote = host.state().remote
+    const announcedRecently = remote !== null && clock.now() - remote.since < RECENT_ANNOUNCEMENT_MS
+    if (grant === 'waited' || (grant === 'free' && remote) || (grant === 'stolen' && announcedRecently)) {
+      host.ping()
+      await host.until(() => !stillNeeded() || clock.now() < retryAt(host.state()) || host.heard(), options.handoffWaitMs)
+      host.dispatch({ type: 'remote-done' })
       if (!stillNeeded()) return
-      // Another tab held the lock, or announced a refresh just now (two tabs can steal from one
-      // frozen holder within moments of each other): its outcome may be on its way over the
-      // channel (nothing orders a lock grant after a message), unless it died. Wait a moment:
-      // until any tab answers a `hello` (what the holder sent before letting go is in by then;
-      // a message is not throttled in a hidden tab, a timer is), at most `handoffWaitMs`.
-      const remote = host.state().remote
-      const announcedRecently = remote !== null && clock.now() - remote.since < RECENT_ANNOUNCEMENT_MS
-      if (grant === 'waited' || (grant === 'free' && remote) || (grant === 'stolen' && announcedRecently)) {
-        host.ping()
-        await host.until(() => !stillNeeded() || clock.now() < retryAt(host.state()) || host.heard(), options.handoffWaitMs)
-        host.dispatch({ type: 'remote-done' })
-        if (!stillNeeded()) return
-      }
-      // A pending backoff holds for everyone, a forced refresh too (no request before `Retry-After`);
-      // only "not until asked" (Infinity) gives way to being asked.
-      const notBefore = retryAt(host.state())
-      if (clock.now() < notBefore && (trigger !== 'force' || notBefore !== Infinity)) return
-      if (!options.environment.isOnline() || signal?.aborted) return
-      await attempt(deps, host, host.state().held!, signal)
-    },
-    progressSince,
-    signal,
-  )
+    }
+    // A pending backoff holds for everyone, a forced refresh too (no request before `Retry-After`);
+    // only "not until asked" (Infinity) gives way to being asked.
+    const notBefore = retryAt(host.state())
+    if (clock.now() < notBefore && (trigger !== 'force' || notBefore !== Infinity)) return
+    if (!options.environment.isOnline() || signal?.aborted) return
+    await attempt(deps, host, host.state().held!, signal)
+  }
 }
 
 /** One request to the proxy, by the tab holding the refresh lock; its outcome becomes events. */

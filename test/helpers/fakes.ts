@@ -115,6 +115,10 @@ export class FakeProxy {
  * the browser does when a tab dies; a frozen tab simply never finishes its callback.
  */
 export class FakeLocks {
+  /** Which tab was granted a lock, in order (`ifAvailable` answered null is not a grant). */
+  readonly grants: string[] = []
+  /** A lock let go reaches the next in line after this (ms); a browser's is an IPC hop away. */
+  handOverMs = 0
   #held = new Map<string, string>()
   #queue = new Map<string, (() => void)[]>()
   #stolen = new Set<string>()
@@ -129,6 +133,7 @@ export class FakeLocks {
         } else {
           await this.#acquire(name, tab, options.signal)
         }
+        this.grants.push(tab)
         try {
           return await callback({ name })
         } finally {
@@ -171,6 +176,7 @@ export class FakeLocks {
 
   #release(name: string): void {
     this.#held.delete(name)
-    this.#queue.get(name)?.shift()?.()
+    if (this.handOverMs === 0) this.#queue.get(name)?.shift()?.()
+    else setTimeout(() => this.#held.has(name) || this.#queue.get(name)?.shift()?.(), this.handOverMs)
   }
 }

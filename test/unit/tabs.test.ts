@@ -33,6 +33,17 @@ describe('several tabs', () => {
     expect(received).toBe(5 * 4) // every refresh reached the four other tabs by message
   })
 
+  it('tabs standing by behind the refresher stop waiting for the lock when its token arrives: one grant per refresh, not one per tab', async () => {
+    const tabs = await openTabs(5)
+    world.proxy.latencyMs = 500 // the others hear "refreshing" and queue behind the lock meanwhile
+    world.locks.handOverMs = 1 // the token, posted before the lock is let go, is in before the grant
+    const grantsBefore = world.locks.grants.length
+    await advance(46_000)
+    expect(world.proxy.calls).toHaveLength(1)
+    expect(tokens(tabs).size).toBe(1)
+    expect(world.locks.grants.length - grantsBefore).toBe(1)
+  })
+
   it('as many requests with 5 tabs as with 1 over the same cycles', async () => {
     await openTabs(1)
     await advance(5 * 60_000)
