@@ -3,6 +3,7 @@ import { VERSION } from '../version.js'
 import { parseCookies, sessionCookie, usableValues } from './cookies.js'
 import { BASE_HEADERS, errorResponse, ProxyError, recoveryRequired } from './errors.js'
 import { forwardedHeaders } from './headers.js'
+import { createCalibration, jwksPing } from './calibrate.js'
 import { createClerkClock, observeSecond } from './clerkClock.js'
 import { createJwksCache, pemKey } from './jwks.js'
 import type { RefreshEvent, RefreshHandlerOptions } from './options.js'
@@ -74,6 +75,8 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
     clock: clerkClock,
     holdMs: o.holdMs,
     maxHeldRequests: o.maxHeldRequests,
+    // Only with Clerk itself: a stand-in `upstream` has no `/v1/jwks` to read the time from.
+    calibration: o.upstream ? null : createCalibration(clerkClock, jwksPing(clerk, now), now),
   })
   // With `origin` or `allowedOrigins`, those are the whole truth; else the request's own origin.
   const allowedFor = (request: Request) => (o.configuredOrigins.length > 0 ? o.configuredOrigins : [ownOrigin(request, trust)])

@@ -1,6 +1,7 @@
 import { decodeSessionToken } from '../core/token.js'
 import { createCall } from './call.js'
 import { createClaims } from './claims.js'
+import type { Calibration } from './calibrate.js'
 import type { ClerkClock } from './clerkClock.js'
 import { createEarlyRefresh, type EarlyRefresh } from './earlyRefresh.js'
 import { createHold } from './hold.js'
@@ -28,6 +29,8 @@ export interface RefresherDeps {
   /** Requests are held this long before expiry at most (`hold.ts`); 0: never. */
   holdMs: number
   maxHeldRequests: number
+  /** Finds where Clerk's second turns once Clerk refuses early refreshes (`calibrate.ts`), or null. */
+  calibration: Calibration | null
 }
 
 /**
@@ -68,10 +71,12 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
       // told its tokens live that much longer.
       const late = sentAt - job.token.expiresAt * 1000
       if (late <= (clock.lead()?.high ?? 0) + REFUSAL_SLACK_MS) clock.observe(late, Infinity)
+      deps.calibration?.start()
     },
   })
 
   return async function refresh(job) {
+    if (early.refusing()) deps.calibration?.start()
     const stored = await replay.find(job).catch(() => null)
     if (stored) return { result: stored, replayed: true, coalesced: false }
     return early.guard(job, () =>

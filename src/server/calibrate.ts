@@ -1,0 +1,115 @@
+import { sleep, systemClock } from '../core/clock.js'
+import type { FetchLike } from '../core/transport.js'
+import { type ClerkClock, observeSecond } from './clerkClock.js'
+
+/** One cheap call to Clerk: sent and answered (local ms) and its `Date` header (ms), or null without one. */
+export type ClerkPing = () => Promise<{ sentAt: number; receivedAt: number; dateMs: number } | null>
+
+/** Calls per round; each round narrows the low end of the lead to a tenth of the window it searched. */
+const PINGS = 10
+const ROUNDS = 2
+/** A round searches twice the step the last one left: the way to Clerk varies from call to call. */
+const SLACK = 2
+/** A calibration that failed (Clerk unreachable, no `Date`) is tried again after this at the earliest. */
+const RETRY_MS = 60_000
+/** Time to schedule the first call of a round. */
+const LEAD_IN_MS = 20
+
+export interface Calibration {
+  /** Starts the calibration, unless it ran already, runs, or failed within `RETRY_MS`. */
+  start(): void
+  /** The calibration in flight, if any (tests and shutdown await it). */
+  readonly running: Promise<void> | null
+}
+
+/**
+ * Where in its second Clerk's clock stands. `Date` and `iat` tell Clerk's time in whole seconds,
+ * so what a call teaches of the lead (`clerkClock.ts`) is an interval of a second and more, and a
+ * browser, told that Clerk's clock reads at most `t − low`, takes its tokens to expire up to a
+ * second early and waits that long at expiry. Until refusals near expiry narrow it (a few
+ * refreshes), the low end can be found another way: a call that reaches Clerk just before its
+ * second turns proves the low end to within how close it came.
+ *
+ * So, once per process, when Clerk is known to refuse early refreshes (where the wait at expiry
+ * exists): `PINGS` cheap calls (`GET /v1/jwks`) spread over the second in which Clerk's second
+ * may turn, then as many over twice the step where it did. Twenty calls over about two seconds
+ * leave the low end known to about 20 ms (plus the calls' jitter). Every call is observed like
+ * any other of Clerk's answers: one that contradicts the others starts the interval over.
+ */
+export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () => number): Calibration {
+  let running: Promise<void> | null = null
+  let done = false
+  let failedAt = -Infinity
+
+  async function round(window: number): Promise<boolean> {
+    const lead = clock.lead()
+    if (!lead) return false
+    // Clerk's clock turns a second at local `K·1000 + τ`, and τ ∈ (low, low + window]: calls at
+    // steps across that span, the first in the next such span far enough ahead.
+    const start = Math.ceil((now() + LEAD_IN_MS - lead.low) / 1_000) * 1_000 + lead.low
+    const step = window / PINGS
+    const answers = await Promise.all(
+      Array.from({ length: PINGS }, async (_, i) => {
+        await sleep(systemClock, Math.max(0, start + (i + 1) * step - now()))
+        const answer = await ping().catch(() => null)
+        if (answer) observeSecond(clock, answer.sentAt, answer.receivedAt, answer.dateMs)
+        return answer !== null
+      }),
+    )
+    return answers.some(Boolean)
+  }
+
+  async function calibrate(): Promise<void> {
+    if (!clock.lead()) {
+      const answer = await ping().catch(() => null)
+      if (answer) observeSecond(clock, answer.sentAt, answer.receivedAt, answer.dateMs)
+    }
+    let window = 1_000
+    for (let i = 0; i < ROUNDS; i++) {
+      if (!(await round(window))) {
+        failedAt = now()
+        return
+      }
+      window = Math.min(1_000, (SLACK * window) / PINGS)
+    }
+    done = true
+  }
+
+  return {
+    start() {
+      if (done || running || now() - failedAt < RETRY_MS) return
+      running = calibrate().finally(() => {
+        running = null
+      })
+    },
+    get running() {
+      return running
+    },
+  }
+}
+
+/** How the proxy calls Clerk (`createRefreshHandler`). */
+export interface ClerkAccess {
+  apiUrl: string
+  secretKey: string | undefined
+  headers: Record<string, string>
+  fetch: FetchLike
+  timeoutMs: number
+}
+
+/** `GET {apiUrl}/v1/jwks` with the secret key, as the key cache calls it: a read with Clerk's `Date`, the body left unread. */
+export function jwksPing(clerk: ClerkAccess, now: () => number): ClerkPing {
+  const url = `${clerk.apiUrl.replace(/\/+$/, '')}/v1/jwks`
+  return async () => {
+    const sentAt = now()
+    const response = await clerk.fetch(url, {
+      headers: { ...clerk.headers, Authorization: `Bearer ${clerk.secretKey}` },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(clerk.timeoutMs),
+    })
+    const receivedAt = now()
+    await response.body?.cancel().catch(() => {})
+    const dateMs = Date.parse(response.headers.get('date') ?? '')
+    return Number.isFinite(dateMs) ? { sentAt, receivedAt, dateMs } : null
+  }
+}
