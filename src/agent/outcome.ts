@@ -68,17 +68,20 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
   if (error.code === 'refresh_rejected') return [{ type: 'session-ended', error, broadcast: true }]
   if (error.code === 'recovery_required') return [{ type: 'recovery', tokenRaw: ctx.current.token.raw, error, local: true }]
   const events: AgentEvent[] = []
-  // A failed refresh still tells the time: an unmeasured token gets a real deadline.
-  if (!ctx.current.skewKnown && error.serverDate !== undefined) {
-    events.push({ type: 'clock-measured', held: withServerDate(ctx.current, ctx.sentAt, error.serverDate) })
-  }
+  // A failed refresh still tells the time: an unmeasured token gets a real deadline (the proxy's
+  // `Date`, whole seconds, so up to a second early), and a proxy that knows Clerk's clock says
+  // when it stood (with its 503 `not_yet_expired`): the earliest expiry moves to within a few ms.
+  let measured = ctx.current
+  if (!measured.skewKnown && error.serverDate !== undefined) measured = withServerDate(measured, ctx.sentAt, error.serverDate)
+  if (measured.skewKnown && error.clerkTime !== undefined) measured = withClerkTime(measured, ctx.sentAt, error.clerkTime)
+  if (measured !== ctx.current) events.push({ type: 'clock-measured', held: measured })
   if (error.code === 'refresh_not_yet_expired') {
     // `Retry-After` is whole seconds, rounded up: up to a second late. The token's own latest
     // expiry is the better time, unless the proxy's clock says it is more than a second off.
-    // A proxy that holds requests (`Session-Keeper-Hold`) is asked half its window earlier.
+    // A proxy that holds requests (`Session-Keeper-Hold`) is asked 3/4 of its window earlier.
     const holdMs = Math.min(error.holdMs ?? 0, MAX_HOLD_MS)
     const wait = Math.min(error.retryAfterMs ?? NOT_YET_EXPIRED_DEFAULT_MS, ctx.current.token.lifetimeMs)
-    const retryAt = Math.max(atExpiryDue(ctx.current, holdMs), ctx.receivedAt + wait - 1_000 - holdMs / 2)
+    const retryAt = Math.max(atExpiryDue(ctx.current, holdMs), ctx.receivedAt + wait - 1_000 - (holdMs * 3) / 4)
     events.push({ type: 'refresh-at-expiry', retryAt, holdMs, local: true })
     return events
   }

@@ -108,6 +108,7 @@ async function toError(response: Response): Promise<RefreshError> {
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
     serverDate: Number.isNaN(date) ? undefined : date,
     holdMs: headerNumber(response, HOLD_HEADER),
+    clerkTime: headerNumber(response, CLERK_TIME_HEADER),
   }
   const text = `The proxy answered ${status}${serverMessage}`
   // Only "the session is over" signs out; any other refusal of this browser's refresh is recovery.

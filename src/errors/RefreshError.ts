@@ -23,6 +23,8 @@ export class RefreshError extends SessionKeeperError {
   readonly serverDate: number | undefined
   /** On 503 `not_yet_expired`: how long before expiry the proxy holds a request (`Session-Keeper-Hold`). */
   readonly holdMs: number | undefined
+  /** On 503 `not_yet_expired`: Clerk's clock read at most this when the request arrived (`Session-Keeper-Clerk-Time`). */
+  readonly clerkTime: number | undefined
 
   constructor(
     code: RefreshErrorCode,
@@ -34,6 +36,7 @@ export class RefreshError extends SessionKeeperError {
       retryAfterMs?: number
       serverDate?: number
       holdMs?: number
+      clerkTime?: number
       cause?: unknown
     } = {},
   ) {
@@ -44,6 +47,7 @@ export class RefreshError extends SessionKeeperError {
     this.retryAfterMs = details.retryAfterMs
     this.serverDate = details.serverDate
     this.holdMs = details.holdMs
+    this.clerkTime = details.clerkTime
   }
 
   /**

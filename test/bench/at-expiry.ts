@@ -8,7 +8,9 @@
  * max once the proxy has learned Clerk's policy and clock (`--learn` cycles, 6 by default: the
  * first cycle discovers the policy, the next three narrow the lead's interval to a quarter each,
  * from about a second to 16 ms), the longest wait before, refreshes per cycle, expired answers,
- * and the longest wait in each cycle. Bounded: cycles × 6 s + ~15 s per case.
+ * and the longest wait in each cycle; then, with Clerk refusing, a page loaded alone in a new
+ * browser session on the proxy that has learned meanwhile, and its longest wait in each of its
+ * first two cycles. Bounded: cycles × 6 s + ~15 s per case, 12 s more for the late page.
  */
 import { parseArgs } from 'node:util'
 import { type EngineName, launchEngine } from '../browser/drivers/index.js'
@@ -33,6 +35,7 @@ const pct = (list: number[], p: number) => percentile(list, p) || 0 // an empty 
 
 const rows: string[] = []
 const cycleRows: string[] = []
+const lateRows: string[] = []
 for (const name of values.engine!.split(',') as EngineName[]) {
   const engine = await launchEngine(name)
   try {
@@ -49,6 +52,22 @@ for (const name of values.engine!.split(',') as EngineName[]) {
       const all = await counts(tabs)
       const refreshes = app.clerk.stats().refreshes - refreshesBefore
       await session.close()
+      // A page loaded later, alone in its browser (no tab to share a measured clock), on the
+      // proxy that has learned meanwhile: its token comes from the cookie, unmeasured, and its
+      // first refresh finds out that Clerk refuses (the proxy's 503, with Clerk's time).
+      if (policy === 'refuse') {
+        const late = await engine.newSession()
+        const tab = await late.open(`${app.origin}/login?user=user_late`, 'front')
+        await tab.waitFor(() => window.sessionKeeper?.getState().status === 'active', undefined, { timeoutMs: 15_000 })
+        const opened = Date.now()
+        await sleep(2 * LIFETIME_S * 1000)
+        const [mine] = await counts([tab])
+        const byCycle = [0, 1].map((i) =>
+          Math.max(0, ...mine!.waits.filter((w, j) => w > 5 && Math.floor((mine!.answeredAt[j]! - opened) / (LIFETIME_S * 1000)) === i)),
+        )
+        lateRows.push(`| ${name} | ${byCycle.map((w) => w.toFixed(0)).join(' · ')} ms | ${mine!.expired} |`)
+        await late.close()
+      }
       await app.close()
       const learnedAt = started + LEARN * LIFETIME_S * 1000
       const calls = all.flatMap((c) => c.waits.map((w, i) => ({ w, at: c.answeredAt[i]! })))
@@ -80,3 +99,7 @@ console.log(
   `\nLongest getToken() wait in each ${LIFETIME_S} s cycle, ms (cycle 1 holds the discovery of Clerk's policy)\n\n| engine | Clerk | cycles 1–${CYCLES} |\n|---|---|---|`,
 )
 for (const row of cycleRows) console.log(row)
+console.log(
+  `\nA page loaded alone after those cycles (refuse), on the proxy that learned meanwhile: longest wait in its first two cycles\n\n| engine | cycles 1 · 2 | expired answers |\n|---|---|---|`,
+)
+for (const row of lateRows) console.log(row)

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { atExpiryDue } from '../../src/agent/state.js'
 import { outcomeOf } from '../../src/agent/outcome.js'
-import { fromRefresh, localExpiry, withClerkTime } from '../../src/core/timing.js'
+import { fromRefresh, fromUnmeasured, localExpiry, withClerkTime } from '../../src/core/timing.js'
 import { decodeSessionToken } from '../../src/core/token.js'
 import { RefreshError } from '../../src/errors/RefreshError.js'
 import { createClerkClock, observeSecond } from '../../src/server/clerkClock.js'
@@ -69,7 +69,7 @@ describe("the agent and the proxy's word on Clerk's clock", () => {
     expect(withClerkTime(told, now - 1_500, now)).toBe(told)
   })
 
-  it('refreshes at expiry half the hold window early when the proxy says it holds', () => {
+  it('refreshes at expiry three quarters of the hold window early when the proxy says it holds', () => {
     const held = fromRefresh(token, now - 100, now)
     const error = (holdMs?: string) => {
       const headers = holdMs === undefined ? {} : { holdMs: Number(holdMs) }
@@ -86,9 +86,41 @@ describe("the agent and the proxy's word on Clerk's clock", () => {
     const plain = outcomeOf(error(), ctx).find((e) => e.type === 'refresh-at-expiry')!
     const holding = outcomeOf(error('2000'), ctx).find((e) => e.type === 'refresh-at-expiry')!
     expect(plain).toMatchObject({ holdMs: 0, retryAt: atExpiryDue(held, 0) })
-    expect(holding).toMatchObject({ holdMs: 2_000, retryAt: atExpiryDue(held, 0) - 1_000 })
+    expect(holding).toMatchObject({ holdMs: 2_000, retryAt: atExpiryDue(held, 0) - 1_500 })
     // A proxy claiming more than the contract's 2 s is held to 2 s.
     expect(outcomeOf(error('60000'), ctx).find((e) => e.type === 'refresh-at-expiry')).toMatchObject({ holdMs: 2_000 })
+  })
+
+  it("a 503 not_yet_expired with the proxy's word on Clerk's clock: a token from the cookie expires within ms of the truth, not up to a second early", () => {
+    // The page's token, from the cookie: no measurement. The proxy's clock and Clerk's are 300 ms
+    // ahead of this machine's; its `Date` (whole seconds) says now + 0.3 s rounded down.
+    const cookie = fromUnmeasured(token, now - 100)
+    const sentAt = now - 100
+    const serverDate = Math.floor((now + 300 - 50) / 1000) * 1000
+    const refused = (clerkTime?: number) =>
+      new RefreshError('refresh_not_yet_expired', 'not yet', { status: 503, retryAfterMs: 59_000, holdMs: 2_000, serverDate, clerkTime })
+    const ctx = {
+      current: cookie,
+      sentAt,
+      receivedAt: now,
+      tabId: 't',
+      previousAttempt: -1,
+      backoff: { baseDelayMs: 1_000, maxDelayMs: 30_000, random: () => 0.5 },
+    }
+    const measuredBy = (error: RefreshError) => {
+      const event = outcomeOf(error, ctx).find((e) => e.type === 'clock-measured')
+      return event?.type === 'clock-measured' ? event.held : null
+    }
+    // Clerk read at most now + 0.25 s on arrival (sent at now − 0.1 s, 50 ms on the way in).
+    const told = measuredBy(refused(now + 250))!
+    const byDate = measuredBy(refused())!
+    const truth = -300 // local − Clerk
+    expect(byDate.offsetMs).toBeLessThanOrEqual(truth)
+    expect(truth - byDate.offsetMs).toBeGreaterThan(500) // the second of `Date`
+    expect(told.offsetMs).toBeLessThanOrEqual(truth) // never later than the real expiry
+    expect(truth - told.offsetMs).toBeLessThanOrEqual(50) // the way in
+    // A word below what `Date` proves is not taken (the low end only rises).
+    expect(measuredBy(refused(now + 5_000))!.offsetMs).toBe(byDate.offsetMs)
   })
 
   it('takes a hold window from another tab only within 0–2000 ms', () => {
