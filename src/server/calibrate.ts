@@ -32,8 +32,9 @@ export interface Calibration {
  *
  * So, once per process, when Clerk is known to refuse early refreshes (where the wait at expiry
  * exists): `PINGS` cheap calls (`GET /v1/jwks`) spread over the second in which Clerk's second
- * may turn, then as many over twice the step where it did. Twenty calls over about two seconds
- * leave the low end known to about 20 ms (plus the calls' jitter). Every call is observed like
+ * may turn (the next second), then as many over twice the step where it did (at the next turn).
+ * Twenty calls in one to two and a half seconds leave the low end known to about 20 ms (plus the
+ * calls' jitter). Every call is observed like
  * any other of Clerk's answers: one that contradicts the others starts the interval over.
  */
 export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () => number): Calibration {
@@ -45,8 +46,9 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
     const lead = clock.lead()
     if (!lead) return false
     // Clerk's clock turns a second at local `K·1000 + τ`, and τ ∈ (low, low + window]: calls at
-    // steps across that span, the first in the next such span far enough ahead.
-    const start = Math.ceil((now() + LEAD_IN_MS - lead.low) / 1_000) * 1_000 + lead.low
+    // steps across the next such span far enough ahead (any second holds a turn: the first round
+    // starts at once).
+    const start = window >= 1_000 ? now() + LEAD_IN_MS : Math.ceil((now() + LEAD_IN_MS - lead.low) / 1_000) * 1_000 + lead.low
     const step = window / PINGS
     const answers = await Promise.all(
       Array.from({ length: PINGS }, async (_, i) => {

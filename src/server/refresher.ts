@@ -1,9 +1,11 @@
+import { sleep, systemClock } from '../core/clock.js'
 import { decodeSessionToken } from '../core/token.js'
 import { createCall } from './call.js'
 import { createClaims } from './claims.js'
 import type { Calibration } from './calibrate.js'
 import type { ClerkClock } from './clerkClock.js'
 import { createEarlyRefresh, type EarlyRefresh } from './earlyRefresh.js'
+import { ProxyError } from './errors.js'
 import { createHold } from './hold.js'
 import type { RefreshJob, RefreshOutcome } from './job.js'
 import { createLimits, type RateLimits, type UpstreamBudget } from './limits.js'
@@ -13,6 +15,13 @@ import type { Upstream } from './upstream.js'
 
 /** A refusal is taken as "not expired yet" up to this far past the latest estimate of Clerk's expiry. */
 const REFUSAL_SLACK_MS = 1_000
+/**
+ * A 503 `not_yet_expired` waits this long at most for a calibration in flight, and never past
+ * `CALIBRATION_RESERVE_MS` and the hold window before the token's expiry: the browser has its
+ * answer, and Clerk's time with it, in time to send its at-expiry refresh into the hold.
+ */
+const CALIBRATION_WAIT_MS = 4_000
+const CALIBRATION_RESERVE_MS = 1_000
 
 export interface RefresherDeps {
   upstream: Upstream
@@ -75,18 +84,35 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
     },
   })
 
+  /**
+   * The 503 that tells a browser Clerk refuses early refreshes also tells it Clerk's clock
+   * (`Session-Keeper-Clerk-Time`). The first ones come as the calibration starts (with the first
+   * refusal, one to two and a half seconds): they wait for it, so that the browser does not time
+   * its token up to a second early, as long as the token lives long enough for that.
+   */
+  async function afterCalibration(job: RefreshJob, error: unknown): Promise<never> {
+    const running = deps.calibration?.running
+    const waitMs = Math.min(CALIBRATION_WAIT_MS, job.token.expiresAt * 1000 - now() - deps.holdMs - CALIBRATION_RESERVE_MS)
+    if (running && waitMs > 0 && error instanceof ProxyError && error.code === 'not_yet_expired') {
+      await Promise.race([running, sleep(systemClock, waitMs, job.signal).catch(() => {})])
+    }
+    throw error
+  }
+
   return async function refresh(job) {
     if (early.refusing()) deps.calibration?.start()
     const stored = await replay.find(job).catch(() => null)
     if (stored) return { result: stored, replayed: true, coalesced: false }
-    return early.guard(job, () =>
-      once(job, {
-        lookup: () => replay.find(job),
-        run: async () => {
-          await checkLimits(job)
-          return call(job)
-        },
-      }),
-    )
+    return early
+      .guard(job, () =>
+        once(job, {
+          lookup: () => replay.find(job),
+          run: async () => {
+            await checkLimits(job)
+            return call(job)
+          },
+        }),
+      )
+      .catch((error: unknown) => afterCalibration(job, error))
   }
 }
