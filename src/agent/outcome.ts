@@ -78,10 +78,10 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
   if (error.code === 'refresh_not_yet_expired') {
     // `Retry-After` is whole seconds, rounded up: up to a second late. The token's own latest
     // expiry is the better time, unless the proxy's clock says it is more than a second off.
-    // A proxy that holds requests (`Session-Keeper-Hold`) is asked 3/4 of its window earlier.
+    // A proxy that holds requests (`Session-Keeper-Hold`) is asked half its window earlier.
     const holdMs = Math.min(error.holdMs ?? 0, MAX_HOLD_MS)
     const wait = Math.min(error.retryAfterMs ?? NOT_YET_EXPIRED_DEFAULT_MS, ctx.current.token.lifetimeMs)
-    const retryAt = Math.max(atExpiryDue(ctx.current, holdMs), ctx.receivedAt + wait - 1_000 - (holdMs * 3) / 4)
+    const retryAt = Math.max(atExpiryDue(ctx.current, holdMs), ctx.receivedAt + wait - 1_000 - holdMs / 2)
     events.push({ type: 'refresh-at-expiry', retryAt, holdMs, local: true })
     return events
   }

@@ -135,14 +135,14 @@ export const INITIAL_AGENT_STATE: AgentState = {
 
 /**
  * Refreshing at expiry: just after the token's latest possible expiry on the issuer's clock; to a
- * proxy that holds requests until then, three quarters of its hold window earlier, so that the
- * hold (not a second request) covers the uncertainty of this tab's clock. That uncertainty is up
- * to a second (a token whose latest expiry is not measured is taken to expire within a second
- * after its earliest), and the real expiry may lie at its early end: the request must reach the
- * proxy before it, and still within the window of the latest.
+ * proxy that holds requests until then, half its hold window earlier, so that the hold (not a
+ * second request) covers the uncertainty of this tab's clock. (Three quarters would cover a real
+ * expiry at the early end of a second's uncertainty too, but while the proxy's own estimate of
+ * Clerk's clock is still a second wide, such a request falls outside its window: a 503 and one
+ * more request, seen once in WebKit.)
  */
 export function atExpiryDue(held: HeldToken, holdMs: number): number {
-  return latestExpiry(held) + AT_EXPIRY_GRACE_MS - (holdMs * 3) / 4
+  return latestExpiry(held) + AT_EXPIRY_GRACE_MS - holdMs / 2
 }
 
 /** The 409 that stopped refreshes of the token held, if it did. */

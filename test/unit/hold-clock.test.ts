@@ -69,7 +69,7 @@ describe("the agent and the proxy's word on Clerk's clock", () => {
     expect(withClerkTime(told, now - 1_500, now)).toBe(told)
   })
 
-  it('refreshes at expiry three quarters of the hold window early when the proxy says it holds', () => {
+  it('refreshes at expiry half the hold window early when the proxy says it holds', () => {
     const held = fromRefresh(token, now - 100, now)
     const error = (holdMs?: string) => {
       const headers = holdMs === undefined ? {} : { holdMs: Number(holdMs) }
@@ -86,7 +86,7 @@ describe("the agent and the proxy's word on Clerk's clock", () => {
     const plain = outcomeOf(error(), ctx).find((e) => e.type === 'refresh-at-expiry')!
     const holding = outcomeOf(error('2000'), ctx).find((e) => e.type === 'refresh-at-expiry')!
     expect(plain).toMatchObject({ holdMs: 0, retryAt: atExpiryDue(held, 0) })
-    expect(holding).toMatchObject({ holdMs: 2_000, retryAt: atExpiryDue(held, 0) - 1_500 })
+    expect(holding).toMatchObject({ holdMs: 2_000, retryAt: atExpiryDue(held, 0) - 1_000 })
     // A proxy claiming more than the contract's 2 s is held to 2 s.
     expect(outcomeOf(error('60000'), ctx).find((e) => e.type === 'refresh-at-expiry')).toMatchObject({ holdMs: 2_000 })
   })
