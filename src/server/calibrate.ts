@@ -1,6 +1,6 @@
 import { sleep, systemClock } from '../core/clock.js'
-import type { FetchLike } from '../core/transport.js'
 import { type ClerkClock, observeSecond } from './clerkClock.js'
+import { type JwksAccess, requestJwks } from './jwks.js'
 
 /** One cheap call to Clerk: sent and answered (local ms) and its `Date` header (ms), or null without one. */
 export type ClerkPing = () => Promise<{ sentAt: number; receivedAt: number; dateMs: number } | null>
@@ -90,25 +90,11 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
   }
 }
 
-/** How the proxy calls Clerk (`createRefreshHandler`). */
-export interface ClerkAccess {
-  apiUrl: string
-  secretKey: string | undefined
-  headers: Record<string, string>
-  fetch: FetchLike
-  timeoutMs: number
-}
-
-/** `GET {apiUrl}/v1/jwks` with the secret key, as the key cache calls it: a read with Clerk's `Date`, the body left unread. */
-export function jwksPing(clerk: ClerkAccess, now: () => number): ClerkPing {
-  const url = `${clerk.apiUrl.replace(/\/+$/, '')}/v1/jwks`
+/** Clerk's `GET /v1/jwks` (`jwks.ts`) as a ping: a read with Clerk's `Date`, the body left unread. */
+export function jwksPing(clerk: JwksAccess, now: () => number): ClerkPing {
   return async () => {
     const sentAt = now()
-    const response = await clerk.fetch(url, {
-      headers: { ...clerk.headers, Authorization: `Bearer ${clerk.secretKey}` },
-      redirect: 'manual',
-      signal: AbortSignal.timeout(clerk.timeoutMs),
-    })
+    const response = await requestJwks(clerk)
     const receivedAt = now()
     await response.body?.cancel().catch(() => {})
     const dateMs = Date.parse(response.headers.get('date') ?? '')

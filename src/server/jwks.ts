@@ -22,6 +22,21 @@ export interface JwksOptions {
   ttlMs?: number
 }
 
+/** How Clerk's `GET /v1/jwks` is called: the key cache's and the clock calibration's (`calibrate.ts`). */
+export type JwksAccess = Pick<JwksOptions, 'apiUrl' | 'secretKey' | 'headers' | 'fetch' | 'timeoutMs'>
+
+/** The URL of Clerk's signing keys. */
+export const jwksUrl = (apiUrl: string) => `${apiUrl.replace(/\/+$/, '')}/v1/jwks`
+
+/** `GET {apiUrl}/v1/jwks` with the secret key, bounded by `timeoutMs`; rejects as `fetch` does. */
+export function requestJwks(clerk: JwksAccess): Promise<Response> {
+  return clerk.fetch(jwksUrl(clerk.apiUrl), {
+    headers: { ...clerk.headers, Authorization: `Bearer ${clerk.secretKey}` },
+    redirect: 'manual',
+    signal: AbortSignal.timeout(clerk.timeoutMs),
+  })
+}
+
 /** An unknown `kid` fetches the JWKS again at most this often: random kids cannot flood Clerk. */
 const REFETCH_MIN_MS = 10_000
 
@@ -41,7 +56,7 @@ export function pemKey(pem: string): KeySource {
  */
 export function createJwksCache(options: JwksOptions): KeySource {
   const ttlMs = options.ttlMs ?? 3_600_000
-  const url = `${options.apiUrl.replace(/\/+$/, '')}/v1/jwks`
+  const url = jwksUrl(options.apiUrl)
   let keys = new Map<string, Promise<CryptoKey>>()
   let fetchedAt = -Infinity
   let loading: Promise<void> | null = null
@@ -49,11 +64,7 @@ export function createJwksCache(options: JwksOptions): KeySource {
   async function load(): Promise<void> {
     let response: Response
     try {
-      response = await options.fetch(url, {
-        headers: { ...options.headers, Authorization: `Bearer ${options.secretKey}` },
-        redirect: 'manual',
-        signal: AbortSignal.timeout(options.timeoutMs),
-      })
+      response = await requestJwks(options)
     } catch (error) {
       const message = describeFetchFailure(error, url, options.timeoutMs)
       if ((error as { name?: unknown } | null)?.name === 'TimeoutError') throw new ProxyError(504, 'upstream_timeout', message)
