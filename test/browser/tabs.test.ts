@@ -155,7 +155,10 @@ describe.each(engines)('[%s]', (name) => {
       steady.map((r) => r.status),
       sentSoFar,
     ).toEqual(steady.map(() => 200))
-    expect(new Set(steady.map((r) => r.token)).size, sentSoFar).toBe(steady.length)
+    // Each for its own token once the tabs know (a 503 told them). When no tab ever saw one (every
+    // request held), none learns to refresh at expiry, and in any cycle a tab standing by may join
+    // the held request: the same token, one refresh (bounded by the count below).
+    if (lastRefused) expect(new Set(steady.map((r) => r.token)).size, sentSoFar).toBe(steady.length)
     expect(browser.app.requests.length, sentSoFar).toBeLessThanOrEqual(browser.app.clerk.stats().refreshes + refused + pages.length - 1)
     expectSound(all, 100, 25)
     // The proxy holds the at-expiry refresh and tells Clerk's clock: once it knows that clock (a
