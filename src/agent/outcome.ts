@@ -53,7 +53,7 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
         ? unmeasured(answer.token, ctx)
         : fromRefresh(answer.token, ctx.sentAt, ctx.receivedAt, ctx.current.skewKnown ? ctx.current : null)
     // The proxy's word on Clerk's clock, when it gave one: the token's earliest expiry, closer.
-    const held = answer.clerkTime === undefined ? measured : withClerkTime(measured, ctx.sentAt, answer.clerkTime)
+    const held = withClerkTime(measured, ctx.sentAt, ctx.receivedAt, { atMost: answer.clerkTime, atLeast: answer.clerkTimeMin })
     const events: AgentEvent[] = [
       { type: 'token', held, source: 'refresh', from: ctx.tabId, suspect: 'suspect' in held && held.suspect === true },
     ]
@@ -70,10 +70,12 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
   const events: AgentEvent[] = []
   // A failed refresh still tells the time: an unmeasured token gets a real deadline (the proxy's
   // `Date`, whole seconds, so up to a second early), and a proxy that knows Clerk's clock says
-  // when it stood (with its 503 `not_yet_expired`): the earliest expiry moves to within a few ms.
+  // when it stood (with its 503 `not_yet_expired`): the earliest and the latest expiry move to
+  // within a few ms of the truth.
   let measured = ctx.current
   if (!measured.skewKnown && error.serverDate !== undefined) measured = withServerDate(measured, ctx.sentAt, error.serverDate)
-  if (measured.skewKnown && error.clerkTime !== undefined) measured = withClerkTime(measured, ctx.sentAt, error.clerkTime)
+  if (measured.skewKnown)
+    measured = withClerkTime(measured, ctx.sentAt, ctx.receivedAt, { atMost: error.clerkTime, atLeast: error.clerkTimeMin })
   if (measured !== ctx.current) events.push({ type: 'clock-measured', held: measured })
   if (error.code === 'refresh_not_yet_expired') {
     // `Retry-After` is whole seconds, rounded up: up to a second late. The token's own latest
@@ -81,7 +83,7 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
     // A proxy that holds requests (`Session-Keeper-Hold`) is asked half its window earlier.
     const holdMs = Math.min(error.holdMs ?? 0, MAX_HOLD_MS)
     const wait = Math.min(error.retryAfterMs ?? NOT_YET_EXPIRED_DEFAULT_MS, ctx.current.token.lifetimeMs)
-    const retryAt = Math.max(atExpiryDue(ctx.current, holdMs), ctx.receivedAt + wait - 1_000 - holdMs / 2)
+    const retryAt = Math.max(atExpiryDue(measured, holdMs), ctx.receivedAt + wait - 1_000 - holdMs / 2)
     events.push({ type: 'refresh-at-expiry', retryAt, holdMs, local: true })
     return events
   }

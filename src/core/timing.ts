@@ -87,16 +87,25 @@ export function withServerDate(held: HeldToken, requestSentAt: number, serverDat
   return { token: held.token, offsetMs: requestSentAt - serverDate - 1000, skewKnown: true }
 }
 
+/** The proxy's word on Clerk's clock around one request (epoch ms on Clerk's clock). */
+export interface ClerkTimeWord {
+  /** Clerk's clock read at most this when the request, sent at `sentAt`, arrived. */
+  atMost?: number | undefined
+  /** Clerk's clock read at least this when the answer, received at `receivedAt`, left. */
+  atLeast?: number | undefined
+}
+
 /**
- * Narrows a held token's offset with the proxy's word that the issuer's clock read at most
- * `clerkTime` when the request (sent at `sentAt`) arrived: the offset is at least
- * `sentAt − clerkTime`. A word that contradicts the interval is not taken (the low end only ever
- * errs early).
+ * Narrows a held token's offset with the proxy's word on Clerk's clock: the offset is at least
+ * `sentAt − atMost` and at most `receivedAt − atLeast`. The low end (validity) only ever rises,
+ * the high end (when the token has surely expired) only ever falls, and a word that would leave
+ * no interval is not taken.
  */
-export function withClerkTime(held: HeldToken, sentAt: number, clerkTime: number): HeldToken {
-  const low = sentAt - clerkTime
-  if (low <= held.offsetMs || (held.offsetHighMs !== undefined && low > held.offsetHighMs)) return held
-  return { ...held, offsetMs: low }
+export function withClerkTime(held: HeldToken, sentAt: number, receivedAt: number, word: ClerkTimeWord): HeldToken {
+  const low = Math.max(held.offsetMs, word.atMost === undefined ? -Infinity : sentAt - word.atMost)
+  const high = Math.min(held.offsetHighMs ?? Infinity, word.atLeast === undefined ? Infinity : receivedAt - word.atLeast)
+  if (low > high || (low === held.offsetMs && high === (held.offsetHighMs ?? Infinity))) return held
+  return { ...held, offsetMs: low, offsetHighMs: Number.isFinite(high) ? high : undefined }
 }
 
 /** Largest clock offset believed from another tab; a larger one is not trusted (±1 hour). */

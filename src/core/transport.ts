@@ -7,6 +7,8 @@ import { decodeSessionToken, type SessionToken } from './token.js'
  * On 200 and 503 `not_yet_expired`, once the proxy knows.
  */
 export const CLERK_TIME_HEADER = 'Session-Keeper-Clerk-Time'
+/** Beside it: Clerk's clock read at least this (epoch ms) as the proxy answered. */
+export const CLERK_TIME_MIN_HEADER = 'Session-Keeper-Clerk-Time-Min'
 /** On 503 `not_yet_expired`: how long before expiry the proxy holds a request (ms). */
 export const HOLD_HEADER = 'Session-Keeper-Hold'
 /** A proxy holds a request this long before expiry at most (the contract's bound). */
@@ -26,7 +28,9 @@ export interface RefreshAnswer {
   /** The proxy answered with an earlier result (`"replayed": true`): not issued just now. */
   replayed: boolean
   /** Clerk's clock read at most this (epoch ms) when the request reached the proxy, if it said. */
-  clerkTime?: number
+  clerkTime?: number | undefined
+  /** Clerk's clock read at least this (epoch ms) when the proxy answered, if it said. */
+  clerkTimeMin?: number | undefined
 }
 
 export type Transport = (current: SessionToken, signal?: AbortSignal) => Promise<RefreshAnswer>
@@ -83,8 +87,12 @@ async function readToken(response: Response, current: SessionToken): Promise<Ref
       status: response.status,
     })
   }
-  const clerkTime = headerNumber(response, CLERK_TIME_HEADER)
-  return { token, replayed: isObject(body) && body.replayed === true, ...(clerkTime === undefined ? {} : { clerkTime }) }
+  return {
+    token,
+    replayed: isObject(body) && body.replayed === true,
+    clerkTime: headerNumber(response, CLERK_TIME_HEADER),
+    clerkTimeMin: headerNumber(response, CLERK_TIME_MIN_HEADER),
+  }
 }
 
 /** A header of non-negative whole milliseconds; undefined when absent or anything else. */
@@ -109,6 +117,7 @@ async function toError(response: Response): Promise<RefreshError> {
     serverDate: Number.isNaN(date) ? undefined : date,
     holdMs: headerNumber(response, HOLD_HEADER),
     clerkTime: headerNumber(response, CLERK_TIME_HEADER),
+    clerkTimeMin: headerNumber(response, CLERK_TIME_MIN_HEADER),
   }
   const text = `The proxy answered ${status}${serverMessage}`
   // Only "the session is over" signs out; any other refusal of this browser's refresh is recovery.

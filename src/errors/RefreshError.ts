@@ -25,6 +25,8 @@ export class RefreshError extends SessionKeeperError {
   readonly holdMs: number | undefined
   /** On 503 `not_yet_expired`: Clerk's clock read at most this when the request arrived (`Session-Keeper-Clerk-Time`). */
   readonly clerkTime: number | undefined
+  /** On 503 `not_yet_expired`: Clerk's clock read at least this as the proxy answered (`Session-Keeper-Clerk-Time-Min`). */
+  readonly clerkTimeMin: number | undefined
 
   constructor(
     code: RefreshErrorCode,
@@ -37,6 +39,7 @@ export class RefreshError extends SessionKeeperError {
       serverDate?: number
       holdMs?: number
       clerkTime?: number
+      clerkTimeMin?: number
       cause?: unknown
     } = {},
   ) {
@@ -48,6 +51,7 @@ export class RefreshError extends SessionKeeperError {
     this.serverDate = details.serverDate
     this.holdMs = details.holdMs
     this.clerkTime = details.clerkTime
+    this.clerkTimeMin = details.clerkTimeMin
   }
 
   /**

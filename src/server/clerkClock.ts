@@ -18,13 +18,19 @@
  *
  * The offset itself is at least `τ` (the way in takes no negative time), so Clerk's clock reads
  * at most `t − low` at local time `t`: the browser is told that, and its tokens never look valid
- * for longer than they are.
+ * for longer than they are. A stamp (`iat` or `Date`, whole seconds) on an answer received at `r`
+ * also bounds the offset from above: Clerk's clock had reached the stamp by `r`, so the offset is
+ * at most `r − stamp`, and Clerk's clock reads at least `t − (r − stamp)`. The browser is told
+ * that too: it says when the browser's token has surely expired, the moment its at-expiry refresh
+ * is timed on.
  */
 export interface ClerkClock {
   /** The interval (`low`, `high`] of τ in ms, or null before it is known on both sides. */
   lead(): { low: number; high: number } | null
   /** τ lies in (`low`, `high`] (one end may be ±Infinity: a one-sided observation). */
   observe(low: number, high: number): void
+  /** The offset (local − Clerk) is at most `high`: Clerk's clock had reached a stamp by then. */
+  observeOffsetAtMost(high: number): void
   /**
    * Another instance's interval (from the store): taken, for timing only, when this one knows
    * less and it agrees with what this one has proven. Never told to the browser.
@@ -32,6 +38,8 @@ export interface ClerkClock {
   seed(low: number, high: number): void
   /** Clerk's clock reads at most this at local time `t`; null while no lower bound is proven here. */
   clerkTimeAtMost(t: number): number | null
+  /** Clerk's clock reads at least this at local time `t`; null while no stamp was observed since the last contradiction. */
+  clerkTimeAtLeast(t: number): number | null
 }
 
 /** A one-sided observation that resets the interval opens it at least this wide (for timing only). */
@@ -42,6 +50,8 @@ export function createClerkClock(): ClerkClock {
   let high = Infinity
   // The greatest low end observed here since the last contradiction: what the browser is told.
   let provenLow = -Infinity
+  // The least upper bound of the offset stamps proved since then (above `provenLow` always).
+  let offsetHigh = Infinity
   const known = () => Number.isFinite(low) && Number.isFinite(high)
   return {
     lead: () => (known() ? { low, high } : null),
@@ -59,8 +69,13 @@ export function createClerkClock(): ClerkClock {
       // find the edge again.
       const miss = Math.max(MIN_RESET_WIDTH_MS, 2 * (nextLow - nextHigh))
       provenLow = sampleLow
+      offsetHigh = Infinity
       low = Number.isFinite(sampleLow) ? sampleLow : sampleHigh - miss
       high = Number.isFinite(sampleHigh) ? sampleHigh : sampleLow + miss
+    },
+    observeOffsetAtMost(sampleHigh) {
+      // A bound at or below the proven low end is one of a stepped clock; the next `observe` says.
+      if (sampleHigh > provenLow) offsetHigh = Math.min(offsetHigh, sampleHigh)
     },
     seed(seedLow, seedHigh) {
       const nextLow = Math.max(seedLow, provenLow)
@@ -70,10 +85,13 @@ export function createClerkClock(): ClerkClock {
       high = seedHigh
     },
     clerkTimeAtMost: (t) => (Number.isFinite(provenLow) ? Math.floor(t - provenLow) : null),
+    clerkTimeAtLeast: (t) => (Number.isFinite(offsetHigh) ? Math.floor(t - offsetHigh) : null),
   }
 }
 
-/** τ from a call sent at `sentAt`, answered at `receivedAt`, stamped `secondMs` (whole seconds). */
+/** τ and the offset from a call sent at `sentAt`, answered at `receivedAt`, stamped `secondMs` (whole seconds). */
 export function observeSecond(clock: ClerkClock, sentAt: number, receivedAt: number, secondMs: number): void {
-  if (Number.isFinite(secondMs)) clock.observe(sentAt - secondMs - 1_000, receivedAt - secondMs)
+  if (!Number.isFinite(secondMs)) return
+  clock.observe(sentAt - secondMs - 1_000, receivedAt - secondMs)
+  clock.observeOffsetAtMost(receivedAt - secondMs)
 }

@@ -1,4 +1,4 @@
-import { CLERK_TIME_HEADER } from '../core/transport.js'
+import { CLERK_TIME_HEADER, CLERK_TIME_MIN_HEADER } from '../core/transport.js'
 import { VERSION } from '../version.js'
 import { parseCookies, sessionCookie, usableValues } from './cookies.js'
 import { BASE_HEADERS, errorResponse, ProxyError, recoveryRequired } from './errors.js'
@@ -83,11 +83,14 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
 
   return async (request, context = {}) => {
     const started = now()
-    // Clerk's clock read at most this when the request arrived (with all that was learned
-    // meanwhile, a held request's own refresh included): the browser times its token by it.
+    // Clerk's clock read at most this when the request arrived, and at least that as it is
+    // answered (with all that was learned meanwhile, a held request's own refresh included): the
+    // browser times its token's earliest expiry on the first, its latest on the second.
     const tellClerkTime = (headers: Headers) => {
-      const clerkTime = clerkClock.clerkTimeAtMost(started)
-      if (clerkTime !== null) headers.set(CLERK_TIME_HEADER, String(clerkTime))
+      const atMost = clerkClock.clerkTimeAtMost(started)
+      const atLeast = clerkClock.clerkTimeAtLeast(now())
+      if (atMost !== null) headers.set(CLERK_TIME_HEADER, String(atMost))
+      if (atLeast !== null) headers.set(CLERK_TIME_MIN_HEADER, String(Math.max(0, atLeast)))
     }
     const event: Omit<RefreshEvent, 'status' | 'code' | 'durationMs'> = {}
     const report = (status: number, code: RefreshEvent['code'], reason?: string) =>

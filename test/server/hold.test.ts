@@ -63,6 +63,8 @@ describe('the hold at expiry', () => {
       // Clerk's clock, at most, when the request arrived: never behind the real one.
       const clerkTime = Number(answer.headers.get('session-keeper-clerk-time'))
       expect(clerkTime).toBeGreaterThanOrEqual(sentAt)
+      // And at least, as it answered: never ahead of the real one (the emulator's is this clock).
+      expect(Number(answer.headers.get('session-keeper-clerk-time-min'))).toBeLessThanOrEqual(Date.now())
       token = (await answer.json()).jwt
       lateness.push(Date.now() - exp)
     }
@@ -216,6 +218,13 @@ describe('the hold at expiry', () => {
     const clerkTime = Number(answer.headers.get('session-keeper-clerk-time'))
     expect(clerkTime).toBeGreaterThanOrEqual(sentAt)
     expect(clerkTime - sentAt, `answered after ${tookMs} ms`).toBeLessThanOrEqual(LATENCY_MS + 60)
+    // As it answered, Clerk read at least this: never ahead of the real clock, and within the way
+    // back of it (not the second of a `Date`), so that the browser knows when its token has
+    // surely expired, too.
+    const receivedAt = Date.now()
+    const clerkTimeMin = Number(answer.headers.get('session-keeper-clerk-time-min'))
+    expect(clerkTimeMin).toBeLessThanOrEqual(receivedAt)
+    expect(receivedAt - clerkTimeMin).toBeLessThanOrEqual(LATENCY_MS + 60)
     expect(tookMs).toBeLessThan(4_500)
   })
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { atExpiryDue } from '../../src/agent/state.js'
 import { outcomeOf } from '../../src/agent/outcome.js'
-import { fromRefresh, fromUnmeasured, localExpiry, withClerkTime } from '../../src/core/timing.js'
+import { fromRefresh, fromUnmeasured, latestExpiry, localExpiry, withClerkTime } from '../../src/core/timing.js'
 import { decodeSessionToken } from '../../src/core/token.js'
 import { RefreshError } from '../../src/errors/RefreshError.js'
 import { createClerkClock, observeSecond } from '../../src/server/clerkClock.js'
@@ -36,6 +36,26 @@ describe("the proxy's estimate of Clerk's clock (the lead τ: sent at t, Clerk r
     expect(clock.lead()).toEqual({ low: -250, high: 100 })
   })
 
+  it("tells the lower bound of Clerk's clock only from stamps (Date, iat): the offset is at most the answer's arrival minus its stamp", () => {
+    const clock = createClerkClock()
+    clock.observe(-Infinity, 40)
+    clock.observe(-60, Infinity)
+    expect(clock.clerkTimeAtLeast(1_000)).toBeNull() // refusals and refreshes bound τ, not the offset
+    // Sent at 10 000.2 s, answered at 10 000.3 s, Date 10 000 s: the offset is at most 300 ms.
+    observeSecond(clock, 10_000_200, 10_000_300, 10_000_000)
+    expect(clock.clerkTimeAtLeast(20_000_000)).toBe(20_000_000 - 300)
+    observeSecond(clock, 10_001_950, 10_002_040, 10_002_000) // the second turned on the way: 40 ms
+    expect(clock.clerkTimeAtLeast(20_000_000)).toBe(20_000_000 - 40)
+    observeSecond(clock, 10_003_000, 10_003_900, 10_003_000) // a slow answer says less: no change
+    expect(clock.clerkTimeAtLeast(20_000_000)).toBe(20_000_000 - 40)
+    // A stepped clock: the newest observation alone counts, for this bound too.
+    clock.observe(5_000, Infinity)
+    expect(clock.clerkTimeAtLeast(20_000_000)).toBeNull()
+    observeSecond(clock, 10_010_000, 10_010_100, 10_005_000) // offset in (4 000, 5 100]
+    expect(clock.clerkTimeAtLeast(20_000_000)).toBe(20_000_000 - 5_100)
+    expect(clock.clerkTimeAtMost(20_000_000)).toBe(20_000_000 - 5_000)
+  })
+
   it('a contradiction (a stepped clock, a faster way in) starts over from the newest observation', () => {
     const clock = createClerkClock()
     clock.observe(-120, -100)
@@ -61,12 +81,25 @@ describe("the agent and the proxy's word on Clerk's clock", () => {
     // Sent 1.5 s before the answer (a held request): the token alone says little.
     const held = fromRefresh(token, now - 1_500, now)
     expect(held.offsetMs).toBe(-1_500)
-    const told = withClerkTime(held, now - 1_500, now - 1_400) // Clerk read at most now − 1.4 s on arrival
+    const told = withClerkTime(held, now - 1_500, now, { atMost: now - 1_400 }) // Clerk read at most now − 1.4 s on arrival
     expect(told.offsetMs).toBe(-100)
     expect(localExpiry(told)).toBe(token.expiresAt * 1000 - 100)
     // A word that would put the offset above what the token proves, or lower it, is not taken.
-    expect(withClerkTime(held, now - 1_500, now - 3_000)).toBe(held)
-    expect(withClerkTime(told, now - 1_500, now)).toBe(told)
+    expect(withClerkTime(held, now - 1_500, now, { atMost: now - 3_000 })).toBe(held)
+    expect(withClerkTime(told, now - 1_500, now, { atMost: now })).toBe(told)
+  })
+
+  it("lowers the high end of the offset with the lower bound on Clerk's clock as the proxy answered (the latest expiry, closer)", () => {
+    const held = fromRefresh(token, now - 1_500, now) // offset in [−1 500, 1 000]: the token's whole second
+    const told = withClerkTime(held, now - 1_500, now, { atMost: now - 1_400, atLeast: now - 40 })
+    expect(told).toMatchObject({ offsetMs: -100, offsetHighMs: 40 })
+    expect(latestExpiry(told) - localExpiry(told)).toBe(140)
+    // It only falls, and never below the low end.
+    expect(withClerkTime(told, now - 1_500, now, { atLeast: now - 2_000 })).toBe(told)
+    expect(withClerkTime(told, now - 1_500, now, { atLeast: now + 200 })).toBe(told)
+    // An unmeasured high end (a token from the Date header alone) gets one.
+    const byDate = { token, offsetMs: -900, skewKnown: true }
+    expect(withClerkTime(byDate, now - 100, now, { atLeast: now - 30 })).toMatchObject({ offsetMs: -900, offsetHighMs: 30 })
   })
 
   it('refreshes at expiry half the hold window early when the proxy says it holds', () => {
@@ -97,8 +130,15 @@ describe("the agent and the proxy's word on Clerk's clock", () => {
     const cookie = fromUnmeasured(token, now - 100)
     const sentAt = now - 100
     const serverDate = Math.floor((now + 300 - 50) / 1000) * 1000
-    const refused = (clerkTime?: number) =>
-      new RefreshError('refresh_not_yet_expired', 'not yet', { status: 503, retryAfterMs: 59_000, holdMs: 2_000, serverDate, clerkTime })
+    const refused = (clerkTime?: number, clerkTimeMin?: number) =>
+      new RefreshError('refresh_not_yet_expired', 'not yet', {
+        status: 503,
+        retryAfterMs: 59_000,
+        holdMs: 2_000,
+        serverDate,
+        clerkTime,
+        clerkTimeMin,
+      })
     const ctx = {
       current: cookie,
       sentAt,
@@ -121,6 +161,21 @@ describe("the agent and the proxy's word on Clerk's clock", () => {
     expect(truth - told.offsetMs).toBeLessThanOrEqual(50) // the way in
     // A word below what `Date` proves is not taken (the low end only rises).
     expect(measuredBy(refused(now + 5_000))!.offsetMs).toBe(byDate.offsetMs)
+
+    // Without a lower bound on Clerk's clock the latest expiry is a second after the earliest,
+    // so the at-expiry refresh, half the 2 s hold window before it, reaches the proxy after the
+    // real expiry: past the hold, one Clerk round trip of waiting more than needed.
+    const atExpiry = (error: RefreshError) => outcomeOf(error, ctx).find((e) => e.type === 'refresh-at-expiry')!
+    const realExpiry = token.expiresAt * 1000 + truth
+    expect(atExpiry(refused(now + 250))).toMatchObject({ retryAt: localExpiry(told) + 50 })
+    // Clerk read at least now + 0.28 s as the proxy answered (20 ms on the way back): the latest
+    // expiry is known within the way in and out, and the refresh goes out inside the hold.
+    const both = measuredBy(refused(now + 250, now + 280))!
+    expect(both.offsetHighMs).toBe(-280)
+    expect(both.offsetHighMs! - truth).toBeGreaterThanOrEqual(0) // never before the real expiry
+    const { retryAt } = atExpiry(refused(now + 250, now + 280)) as { retryAt: number }
+    expect(retryAt).toBe(latestExpiry(both) + 50 - 1_000)
+    expect(realExpiry - retryAt).toBeGreaterThan(900)
   })
 
   it('takes a hold window from another tab only within 0–2000 ms', () => {
