@@ -132,8 +132,11 @@ export class Agent {
         if (!this.#channel) this.#openChannel()?.post({ type: 'hello' })
         this.dispatch({ type: 'away', away: false })
       }
-      this.dispatch({ type: 'wake', reason: reason === 'cookie' ? 'cookie' : 'other', cookie: cookieValue(o) })
-    })
+      // A changed cookie is read a moment later (`cookie-changed`), not now: every refresh changes
+      // it in every tab at once, and reading it costs each tab a round trip to the browser.
+      if (reason === 'cookie') this.dispatch({ type: 'cookie-changed' })
+      else this.dispatch({ type: 'wake', cookie: cookieValue(o) })
+    }, o.cookieName)
     this.#teardown = () => {
       offPage()
       this.#closeChannel()

@@ -23,8 +23,10 @@ export type AgentEvent =
   | { type: 'tick'; cookie: string | null; lateByMs?: number }
   /** The page goes away (pagehide: into the back/forward cache, or unloading) or shows again (pageshow). */
   | { type: 'away'; away: boolean }
-  /** The page became visible, focused, online …; a changed cookie is looked at a moment later. */
-  | { type: 'wake'; reason: 'cookie' | 'other'; cookie: string | null }
+  /** The page became visible, focused, online, was shown again … `cookie`: its value now. */
+  | { type: 'wake'; cookie: string | null }
+  /** The session cookie changed: it is looked at a moment later, once the channel had its say. */
+  | { type: 'cookie-changed' }
   /** A token handed over without a clock measurement: at start-up or by `setToken`. */
   | { type: 'found'; raw: string; source: 'startup' | 'setToken' }
   /** The cookie's value, read by a refresh run once it holds the lock. */
@@ -225,8 +227,10 @@ export function transition(state: AgentState, event: AgentEvent, input: Transiti
       s.away = event.away
       break
     case 'wake':
-      if (event.reason === 'cookie') effects.push({ type: 'tick-after', ms: COOKIE_SETTLE_MS })
-      else tick(event.cookie)
+      tick(event.cookie)
+      break
+    case 'cookie-changed':
+      effects.push({ type: 'tick-after', ms: COOKIE_SETTLE_MS })
       break
     case 'found':
       found(event.raw, event.source)

@@ -19,8 +19,11 @@ export interface Environment {
   readCookie(name: string): string | null
   /** Expires a cookie readable by page scripts (on `signOut`). */
   deleteCookie(name: string): void
-  /** Starts listening to page events; returns the function that stops. */
-  listen(onWake: (reason: WakeReason) => void): () => void
+  /**
+   * Starts listening to page events; returns the function that stops. With `cookieName`, only a
+   * change of that cookie is a `'cookie'` wake.
+   */
+  listen(onWake: (reason: WakeReason) => void, cookieName?: string): () => void
   /** Dispatches a `CustomEvent` on `window` (e.g. `session-keeper:recovery`). */
   dispatch?(type: string, detail: unknown): void
 }
@@ -40,10 +43,10 @@ export function browserEnvironment(): Environment {
     dispatch: (type, detail) => {
       if (win && typeof CustomEvent === 'function') win.dispatchEvent(new CustomEvent(type, { detail }))
     },
-    listen: (onWake) => {
+    listen: (onWake, cookieName) => {
       if (!win || !doc) return () => {}
       const onVisibility = () => doc.visibilityState === 'visible' && onWake('visible')
-      const handlers: [EventTarget, string, () => void][] = [
+      const handlers: [EventTarget, string, (event: Event) => void][] = [
         [doc, 'visibilitychange', onVisibility],
         [win, 'focus', () => onWake('focus')],
         [win, 'online', () => onWake('online')],
@@ -52,15 +55,18 @@ export function browserEnvironment(): Environment {
         [win, 'pagehide', () => onWake('pagehide')],
       ]
       // A sign-in (or Clerk's handshake) in another tab or by a fetch sets cookies without a page
-      // load: the Cookie Store API tells at once where the browser has it; elsewhere, a cheap poll.
+      // load: the Cookie Store API tells at once where the browser has it (and which cookies
+      // changed: every refresh sets others too); elsewhere, a cheap poll.
       const cookieStore = (win as { cookieStore?: EventTarget }).cookieStore
+      const watched = () => (cookieName === undefined ? doc.cookie : readCookie(doc.cookie, cookieName))
       let poll: ReturnType<typeof setInterval> | undefined
-      if (cookieStore) handlers.push([cookieStore, 'change', () => onWake('cookie')])
+      if (cookieStore) handlers.push([cookieStore, 'change', (event) => concerns(event, cookieName) && onWake('cookie')])
       else {
-        let last = doc.cookie
+        let last = watched()
         poll = setInterval(() => {
-          if (doc.cookie === last) return
-          last = doc.cookie
+          const now = watched()
+          if (now === last) return
+          last = now
           onWake('cookie')
         }, COOKIE_POLL_MS)
       }
@@ -71,6 +77,12 @@ export function browserEnvironment(): Environment {
       }
     },
   }
+}
+
+/** Whether a Cookie Store `change` event names the cookie (any event, without a name or a list). */
+function concerns(event: Event, name: string | undefined): boolean {
+  const { changed, deleted = [] } = event as Event & { changed?: { name?: string }[]; deleted?: { name?: string }[] }
+  return name === undefined || !changed || [...changed, ...deleted].some((cookie) => cookie.name === name)
 }
 
 /** Finds one cookie in a `document.cookie` string; tolerant of spaces and `=` in values. */

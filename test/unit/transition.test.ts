@@ -169,7 +169,7 @@ const ROWS: Row[] = [
   {
     rule: 'a changed cookie is looked at once the channel had its say',
     state: ACTIVE,
-    event: { type: 'wake', reason: 'cookie', cookie: NEWER },
+    event: { type: 'cookie-changed' },
     next: 'unchanged',
     effects: [{ type: 'tick-after', ms: 300 }],
   },
