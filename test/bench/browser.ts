@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { charts } from './charts.js'
+import { type Adopted, propagationTimes, rawFanout } from './fanout.js'
 import { percentile } from './percentile.js'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -54,11 +55,6 @@ const INSTRUMENT = `
   }, 100);
 `
 
-interface Adopted {
-  iat: number
-  at: number
-  source: string | null
-}
 interface PageReport {
   adopted: Adopted[]
   samples: number
@@ -91,38 +87,6 @@ const report = (page: Tab): Promise<PageReport> =>
     }
   })
 
-/**
- * The physical limit of cross-tab propagation on this machine: one page posts on a raw
- * BroadcastChannel, the time until the last of the others has it (same pages, same run).
- */
-async function rawFanout(pages: Tab[]): Promise<number[]> {
-  if (pages.length < 2) return []
-  const name = `raw-${Math.random()}`
-  await Promise.all(
-    pages.map((page) =>
-      page.evaluate((n) => {
-        const w = window as unknown as { __raw: number[] }
-        w.__raw = []
-        new BroadcastChannel(n).onmessage = () => w.__raw.push(performance.timeOrigin + performance.now())
-      }, name),
-    ),
-  )
-  const sentAt: number[] = []
-  for (let i = 0; i < 20; i++) {
-    sentAt.push(
-      await pages[0]!.evaluate((n) => {
-        const at = performance.timeOrigin + performance.now()
-        new BroadcastChannel(n).postMessage(at)
-        return at
-      }, name),
-    )
-    await sleep(50)
-  }
-  await sleep(300)
-  const arrivals = await Promise.all(pages.slice(1).map((page) => page.evaluate(() => (window as unknown as { __raw: number[] }).__raw)))
-  return sentAt.map((at, i) => Math.max(...arrivals.map((a) => a[i] ?? NaN)) - at)
-}
-
 async function cycles(engine: Engine, count: number, policy: Policy) {
   const app = await startApp({ tokenLifetimeSeconds: LIFETIME_S, unexpiredTokens: policy }, { head: INSTRUMENT })
   app.clerk.setFaults({ latencyMs: 20 })
@@ -154,13 +118,11 @@ async function cycles(engine: Engine, count: number, policy: Policy) {
   await app.close()
 
   // Time from the refresher holding the token (its response) to the last tab holding it.
-  const propagation: number[] = []
-  const byIat = new Map<number, Adopted[]>()
-  for (const page of after) for (const a of page.adopted) if (a.iat > startIat) byIat.set(a.iat, [...(byIat.get(a.iat) ?? []), a])
-  for (const arrivals of byIat.values()) {
-    const origin = arrivals.find((a) => a.source === 'refresh')
-    if (origin && arrivals.length === count) propagation.push(Math.max(...arrivals.map((a) => a.at)) - origin.at)
-  }
+  const propagation = propagationTimes(
+    after.map((page) => page.adopted),
+    count,
+    startIat,
+  )
   const lifetimes = elapsedMs / (LIFETIME_S * 1000)
   const idle = after.filter((page, i) => page.stats.refreshRequests === before[i]!.stats.refreshRequests)
   const idleCallbacks = idle.map(
