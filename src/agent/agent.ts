@@ -198,7 +198,6 @@ export class Agent {
       state: () => this.#state,
       dispatch: (event: AgentEvent) => this.dispatch(event),
       until: (done: () => boolean, ms: number) => this.changes.until(done, ms),
-      onChange: (listener: () => void) => this.changes.on(listener),
       ping: () => {
         this.#awaitingWord = true
         this.#channel?.post({ type: 'hello' })

@@ -30,8 +30,6 @@ export interface RunHost {
   dispatch(event: AgentEvent): void
   /** Resolves once `done()` holds (re-checked on every change of state) or after `ms`. */
   until(done: () => boolean, ms: number): Promise<void>
-  /** Calls `listener` on every change of state until the function returned is called. */
-  onChange(listener: () => void): () => void
   /** Asks the other tabs to speak (a `hello`): whatever they had sent before arrives first. */
   ping(): void
   /** Another tab has spoken since the last `ping`. */
@@ -60,34 +58,13 @@ export async function runRefresh(deps: RunDeps, host: RunHost, trigger: Trigger,
     const remote = host.state().remote
     return remote !== null && remote.since > since && lockWaitMs(deps, host.state()) > LOCK_WAIT_MIN_MS + LOCK_JITTER_MS
   }
-  // A tab that stands by stops waiting for the lock once it has nothing left to do (the new token
-  // came over the channel): else each such tab is granted the lock in turn, only to let go of it,
-  // just when the new token is fanned out to them.
-  const wait = new AbortController()
-  const onAbort = () => wait.abort(signal!.reason)
-  signal?.addEventListener('abort', onAbort, { once: true })
-  const stopWatching = host.onChange(() => stillNeeded() || wait.abort())
-  try {
-    await withLock(
-      deps.locks,
-      lockName,
-      () => lockWaitMs(deps, host.state()),
-      clock,
-      (grant) => {
-        stopWatching()
-        return holding(grant)
-      },
-      progressSince,
-      wait.signal,
-    )
-  } finally {
-    stopWatching()
-    signal?.removeEventListener('abort', onAbort)
-  }
+  await withLock(deps.locks, lockName, () => lockWaitMs(deps, host.state()), clock, holding, progressSince, signal)
 
   async function holding(grant: LockGrant): Promise<void> {
     host.dispatch({ type: 'lock-granted', grant })
-    if (!host.state().running) return
+    // A tab that stood by behind the refresher is granted the lock once the refresher lets go,
+    // after its token came over the channel (posted first): it lets go at once, reading nothing.
+    if (!stillNeeded()) return
     const cookie = cookieValue(options)
     if (cookie !== null) host.dispatch({ type: 'cookie-read', raw: cookie })
     if (!stillNeeded()) return

@@ -25,12 +25,6 @@ export class Changes {
     while (!done() && this.clock.now() < deadline) await this.next(deadline - this.clock.now())
   }
 
-  /** Calls `listener` after each change until the function returned is called. */
-  on(listener: () => void): () => void {
-    this.#waiters.add(listener)
-    return () => void this.#waiters.delete(listener)
-  }
-
   notify(): void {
     for (const waiter of [...this.#waiters]) waiter()
   }
