@@ -186,6 +186,6 @@ function resolveOptions(options: SessionKeeperOptions): ResolvedOptions {
 
 /** Tab ids must differ even when tests inject a constant `random`, so they use their own source. */
 function randomId(): string {
-  if (typeof crypto !== 'undefined' && typeof crypto.randomUUID === 'function') return crypto.randomUUID().slice(0, 18)
-  return Array.from({ length: 3 }, () => Math.floor(Math.random() * 2 ** 32).toString(36)).join('')
+  // `getRandomValues`, unlike `randomUUID`, is there outside secure contexts too (a page on http://).
+  return Array.from(crypto.getRandomValues(new Uint32Array(3)), (n) => n.toString(36)).join('')
 }
