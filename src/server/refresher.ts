@@ -17,11 +17,12 @@ import type { Upstream } from './upstream.js'
 const REFUSAL_SLACK_MS = 1_000
 /**
  * A 503 `not_yet_expired` waits this long at most for a calibration in flight, and never past
- * `CALIBRATION_RESERVE_MS` and the hold window before the token's expiry: the browser has its
- * answer, and Clerk's time with it, in time to send its at-expiry refresh into the hold.
+ * `CALIBRATION_RESERVE_MS` and half the hold window before the token's expiry: the browser sends
+ * its at-expiry refresh half the window early, so it has the answer, and Clerk's time with it,
+ * in time to send that refresh into the hold (the reserve: the way back, and its timer).
  */
 const CALIBRATION_WAIT_MS = 4_000
-const CALIBRATION_RESERVE_MS = 1_000
+const CALIBRATION_RESERVE_MS = 300
 
 export interface RefresherDeps {
   upstream: Upstream
@@ -91,7 +92,7 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
    */
   async function afterCalibration(job: RefreshJob, error: unknown): Promise<never> {
     const running = deps.calibration?.running
-    const waitMs = Math.min(CALIBRATION_WAIT_MS, job.token.expiresAt * 1000 - now() - deps.holdMs - CALIBRATION_RESERVE_MS)
+    const waitMs = Math.min(CALIBRATION_WAIT_MS, job.token.expiresAt * 1000 - now() - deps.holdMs / 2 - CALIBRATION_RESERVE_MS)
     if (running && waitMs > 0 && error instanceof ProxyError && error.code === 'not_yet_expired') {
       await Promise.race([running, sleep(systemClock, waitMs, job.signal).catch(() => {})])
     }

@@ -228,6 +228,23 @@ describe('the hold at expiry', () => {
     expect(tookMs).toBeLessThan(4_500)
   })
 
+  it('…until half the hold window and 300 ms before expiry, so that the browser can still send its at-expiry refresh into the hold, with that clock', async () => {
+    // 3.5 s left, a 1 s window: the 503 may wait until 0.8 s before expiry (2.7 s), time for the
+    // calibration's two rounds (1.4–2.5 s); waiting only until a window and a second before
+    // expiry (1.5 s) answered first, with Clerk's time a second wide.
+    const s = (stack = await startStack({ holdMs: 1_000 }, { unexpiredTokens: 'refuse', tokenLifetimeSeconds: 6 }))
+    s.clerk.setFaults({ latencyMs: LATENCY_MS })
+    const session = s.sessionAged(2_500)
+    const sentAt = Date.now()
+    const answer = await refresh(s, session)
+    const receivedAt = Date.now()
+    expect(answer.status).toBe(503)
+    const expiry = expiryOf(session.sessionToken)
+    expect(receivedAt, `answered ${expiry - receivedAt} ms before expiry`).toBeLessThanOrEqual(expiry - 500 - 300 + 50)
+    const clerkTime = Number(answer.headers.get('session-keeper-clerk-time'))
+    expect(clerkTime - sentAt, `answered after ${receivedAt - sentAt} ms`).toBeLessThanOrEqual(LATENCY_MS + 60)
+  })
+
   it('holdMs: 0 answers 503 not_yet_expired as before, and says nothing of a hold', async () => {
     const { s, learning } = await refusingStack({ holdMs: 0 })
     expect(learning.headers.get('session-keeper-hold')).toBeNull()
