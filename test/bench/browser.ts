@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { charts } from './charts.js'
-import { type Adopted, propagationTimes, rawFanout } from './fanout.js'
+import { type Adopted, propagationTimes, RECORD_ADOPTED, rawFanout } from './fanout.js'
 import { percentile } from './percentile.js'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -31,16 +31,8 @@ for (const name of ENGINES)
 
 /** In every page, before the library: when each token arrives, and getToken() sampled for expired answers. */
 const INSTRUMENT = `
-  window.__adopted = []; window.__samples = 0; window.__expired = 0; window.__waits = [];
-  let last = null;
-  addEventListener('session-keeper:change', (e) => {
-    const s = e.detail;
-    if (s.token && s.token !== last) {
-      last = s.token;
-      const iat = JSON.parse(atob(s.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).iat;
-      window.__adopted.push({ iat, at: performance.timeOrigin + performance.now(), source: s.lastUpdate && s.lastUpdate.source });
-    }
-  });
+  window.__samples = 0; window.__expired = 0; window.__waits = [];
+  ${RECORD_ADOPTED}
   setInterval(async () => {
     if (!window.sessionKeeper || window.sessionKeeper.getState().status === 'signedOut') return;
     try {

@@ -35,6 +35,20 @@ export async function rawFanout(pages: Tab[]): Promise<number[]> {
   return sentAt.map((at, i) => Math.max(...arrivals.map((a) => a[i] ?? NaN)) - at)
 }
 
+/** Page script: records each new token's arrival (`Adopted`) in `window.__adopted`, from the change event. */
+export const RECORD_ADOPTED = `
+  window.__adopted = [];
+  let lastAdopted = null;
+  addEventListener('session-keeper:change', (e) => {
+    const s = e.detail;
+    if (s.token && s.token !== lastAdopted) {
+      lastAdopted = s.token;
+      const iat = JSON.parse(atob(s.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).iat;
+      window.__adopted.push({ iat, at: performance.timeOrigin + performance.now(), source: s.lastUpdate && s.lastUpdate.source });
+    }
+  });
+`
+
 /** A token's arrival in one tab: its `iat`, when (epoch ms, performance clock), and how. */
 export interface Adopted {
   iat: number

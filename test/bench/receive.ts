@@ -16,7 +16,7 @@
 import { parseArgs } from 'node:util'
 import { type EngineName, launchEngine } from '../browser/drivers/index.js'
 import { startApp } from '../helpers/app.js'
-import { type Adopted, propagationTimes, rawFanout } from './fanout.js'
+import { type Adopted, propagationTimes, RECORD_ADOPTED, rawFanout } from './fanout.js'
 import { percentile } from './percentile.js'
 
 const { values } = parseArgs({
@@ -30,16 +30,8 @@ const { values } = parseArgs({
 const COOKIE_EVENTS = values['cookie-events'] !== 'off'
 
 const HEAD = `
-  window.__handled = []; window.__kinds = {}; window.__cookieHandled = []; window.__adopted = [];
-  let last = null;
-  addEventListener('session-keeper:change', (e) => {
-    const s = e.detail;
-    if (s.token && s.token !== last) {
-      last = s.token;
-      const iat = JSON.parse(atob(s.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).iat;
-      window.__adopted.push({ iat, at: performance.timeOrigin + performance.now(), source: s.lastUpdate && s.lastUpdate.source });
-    }
-  });
+  window.__handled = []; window.__kinds = {}; window.__cookieHandled = [];
+  ${RECORD_ADOPTED}
   if (window.cookieStore) {
     const addCookie = window.cookieStore.addEventListener.bind(window.cookieStore);
     window.cookieStore.addEventListener = function (type, listener, options) {
