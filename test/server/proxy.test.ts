@@ -168,6 +168,29 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     expect(stack.events.filter((e) => e.coalesced)).toHaveLength(19)
   })
 
+  it("coalesces only requests for the same token: a concurrent request with the newer token of the session is not given the older one's answer", async () => {
+    stack = await startStack({}, { unexpiredTokens: 'accept' })
+    // The session's first token, refreshed behind the proxy's back (another device, a test):
+    // the old token is consumed at Clerk, the new one is current.
+    const old = stack.session.sessionToken
+    const direct = await fetch(`${stack.apiUrl}/v1/sessions/${stack.session.sessionId}/refresh`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.clerk.secretKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ expired_token: old, refresh_token: stack.session.refreshToken, request_origin: stack.origin }),
+    })
+    expect(direct.status).toBe(200)
+    const current = (await direct.json()).jwt as string
+    stack.clerk.setFaults({ latencyMs: 300 })
+    const first = stack.request({ token: old })
+    await new Promise((resolve) => setTimeout(resolve, 50)) // the old token's call is in flight
+    const second = stack.request({ token: current })
+    const [stale, fresh] = await Promise.all([first, second])
+    expect(stale.status).toBe(409) // …_consumed: recovery, for the old token only
+    expect(fresh.status).toBe(200)
+    expect(decodeSessionToken((await fresh.json()).jwt).issuedAt).toBeGreaterThanOrEqual(decodeSessionToken(current).issuedAt)
+    expect(stack.upstreamCalls).toBe(3) // the direct one, then one per token
+  })
+
   it('lets a non-Clerk backend plug in through `upstream`', async () => {
     stack = await startStack()
     const seen: string[] = []
