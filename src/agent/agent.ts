@@ -135,7 +135,7 @@ export class Agent {
       // A changed cookie is read a moment later (`cookie-changed`), not now: every refresh changes
       // it in every tab at once, and reading it costs each tab a round trip to the browser.
       if (reason === 'cookie') this.dispatch({ type: 'cookie-changed' })
-      else this.dispatch({ type: 'wake', cookie: cookieValue(o) })
+      else this.check()
     }, o.cookieName)
     this.#teardown = () => {
       offPage()

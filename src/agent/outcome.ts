@@ -52,7 +52,7 @@ export function outcomeOf(answer: RefreshAnswer | RefreshError, ctx: AttemptCont
       answer.replayed || same
         ? unmeasured(answer.token, ctx)
         : fromRefresh(answer.token, ctx.sentAt, ctx.receivedAt, ctx.current.skewKnown ? ctx.current : null)
-    // The proxy's word on Clerk's clock, when it gave one: the token's earliest expiry, closer.
+    // The proxy's word on Clerk's clock, when it gave one: the token's earliest and latest expiry, closer.
     const held = withClerkTime(measured, ctx.sentAt, ctx.receivedAt, { atMost: answer.clerkTime, atLeast: answer.clerkTimeMin })
     const events: AgentEvent[] = [
       { type: 'token', held, source: 'refresh', from: ctx.tabId, suspect: 'suspect' in held && held.suspect === true },

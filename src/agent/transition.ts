@@ -19,12 +19,13 @@ export type AgentEvent =
   | { type: 'stop' }
   /** The start-up wait for other tabs is over: refreshes may begin. */
   | { type: 'loaded'; cookie: string | null }
-  /** Look again: the timer fired (`lateByMs`), the page woke, a message came. `cookie`: its value now. */
+  /**
+   * Look again: the timer fired (`lateByMs`), or the page woke (visible, focused, online, shown
+   * again …). `cookie`: its value now.
+   */
   | { type: 'tick'; cookie: string | null; lateByMs?: number }
   /** The page goes away (pagehide: into the back/forward cache, or unloading) or shows again (pageshow). */
   | { type: 'away'; away: boolean }
-  /** The page became visible, focused, online, was shown again … `cookie`: its value now. */
-  | { type: 'wake'; cookie: string | null }
   /** The session cookie changed: it is looked at a moment later, once the channel had its say. */
   | { type: 'cookie-changed' }
   /** A token handed over without a clock measurement: at start-up or by `setToken`. */
@@ -225,9 +226,6 @@ export function transition(state: AgentState, event: AgentEvent, input: Transiti
       break
     case 'away':
       s.away = event.away
-      break
-    case 'wake':
-      tick(event.cookie)
       break
     case 'cookie-changed':
       effects.push({ type: 'tick-after', ms: COOKIE_SETTLE_MS })
