@@ -1,5 +1,5 @@
 import { sleep, systemClock } from '../core/clock.js'
-import { type ClerkClock, observeSecond } from './clerkClock.js'
+import type { ClerkClock } from './clerkClock.js'
 import { type JwksAccess, requestJwks } from './jwks.js'
 
 /** One cheap call to Clerk: sent and answered (local ms) and its `Date` header (ms), or null without one. */
@@ -54,7 +54,7 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
       Array.from({ length: PINGS }, async (_, i) => {
         await sleep(systemClock, Math.max(0, start + (i + 1) * step - now()))
         const answer = await ping().catch(() => null)
-        if (answer) observeSecond(clock, answer.sentAt, answer.receivedAt, answer.dateMs)
+        if (answer) clock.observeStamp(answer.sentAt, answer.receivedAt, answer.dateMs)
         return answer !== null
       }),
     )
@@ -64,7 +64,7 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
   async function calibrate(): Promise<void> {
     if (!clock.lead()) {
       const answer = await ping().catch(() => null)
-      if (answer) observeSecond(clock, answer.sentAt, answer.receivedAt, answer.dateMs)
+      if (answer) clock.observeStamp(answer.sentAt, answer.receivedAt, answer.dateMs)
     }
     let window = 1_000
     for (let i = 0; i < ROUNDS; i++) {

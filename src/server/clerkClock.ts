@@ -29,8 +29,12 @@ export interface ClerkClock {
   lead(): { low: number; high: number } | null
   /** τ lies in (`low`, `high`] (one end may be ±Infinity: a one-sided observation). */
   observe(low: number, high: number): void
-  /** The offset (local − Clerk) is at most `high`: Clerk's clock had reached a stamp by then. */
-  observeOffsetAtMost(high: number): void
+  /**
+   * A call sent at `sentAt`, answered at `receivedAt`, stamped `secondMs` by Clerk (`Date` or
+   * `iat`, whole seconds): τ ∈ (sent − stamp − 1 s, received − stamp], and the offset is at most
+   * received − stamp. A stamp that is not a number says nothing.
+   */
+  observeStamp(sentAt: number, receivedAt: number, secondMs: number): void
   /**
    * Another instance's interval (from the store): taken, for timing only, when this one knows
    * less and it agrees with what this one has proven. Never told to the browser.
@@ -50,32 +54,36 @@ export function createClerkClock(): ClerkClock {
   let high = Infinity
   // The greatest low end observed here since the last contradiction: what the browser is told.
   let provenLow = -Infinity
-  // The least upper bound of the offset stamps proved since then (above `provenLow` always).
+  // The least upper bound of the offset that stamps proved since then (`observeStamp`).
   let offsetHigh = Infinity
   const known = () => Number.isFinite(low) && Number.isFinite(high)
+  function observe(sampleLow: number, sampleHigh: number): void {
+    const nextLow = Math.max(low, sampleLow)
+    const nextHigh = Math.min(high, sampleHigh)
+    if (nextLow < nextHigh) {
+      low = nextLow
+      high = nextHigh
+      provenLow = Math.max(provenLow, sampleLow)
+      return
+    }
+    // Contradiction: the way in changed (jitter), or a clock was stepped. The newest word
+    // stands; on its open side the interval spans twice the miss, so that a few halvings
+    // find the edge again.
+    const miss = Math.max(MIN_RESET_WIDTH_MS, 2 * (nextLow - nextHigh))
+    provenLow = sampleLow
+    offsetHigh = Infinity
+    low = Number.isFinite(sampleLow) ? sampleLow : sampleHigh - miss
+    high = Number.isFinite(sampleHigh) ? sampleHigh : sampleLow + miss
+  }
   return {
     lead: () => (known() ? { low, high } : null),
-    observe(sampleLow, sampleHigh) {
-      const nextLow = Math.max(low, sampleLow)
-      const nextHigh = Math.min(high, sampleHigh)
-      if (nextLow < nextHigh) {
-        low = nextLow
-        high = nextHigh
-        provenLow = Math.max(provenLow, sampleLow)
-        return
-      }
-      // Contradiction: the way in changed (jitter), or a clock was stepped. The newest word
-      // stands; on its open side the interval spans twice the miss, so that a few halvings
-      // find the edge again.
-      const miss = Math.max(MIN_RESET_WIDTH_MS, 2 * (nextLow - nextHigh))
-      provenLow = sampleLow
-      offsetHigh = Infinity
-      low = Number.isFinite(sampleLow) ? sampleLow : sampleHigh - miss
-      high = Number.isFinite(sampleHigh) ? sampleHigh : sampleLow + miss
-    },
-    observeOffsetAtMost(sampleHigh) {
-      // A bound at or below the proven low end is one of a stepped clock; the next `observe` says.
-      if (sampleHigh > provenLow) offsetHigh = Math.min(offsetHigh, sampleHigh)
+    observe,
+    observeStamp(sentAt, receivedAt, secondMs) {
+      if (!Number.isFinite(secondMs)) return
+      observe(sentAt - secondMs - 1_000, receivedAt - secondMs)
+      // Clerk's clock had reached the stamp by `receivedAt`. Always above `provenLow`, which the
+      // observation just made leaves at most at its own high end.
+      offsetHigh = Math.min(offsetHigh, receivedAt - secondMs)
     },
     seed(seedLow, seedHigh) {
       const nextLow = Math.max(seedLow, provenLow)
@@ -87,11 +95,4 @@ export function createClerkClock(): ClerkClock {
     clerkTimeAtMost: (t) => (Number.isFinite(provenLow) ? Math.floor(t - provenLow) : null),
     clerkTimeAtLeast: (t) => (Number.isFinite(offsetHigh) ? Math.floor(t - offsetHigh) : null),
   }
-}
-
-/** τ and the offset from a call sent at `sentAt`, answered at `receivedAt`, stamped `secondMs` (whole seconds). */
-export function observeSecond(clock: ClerkClock, sentAt: number, receivedAt: number, secondMs: number): void {
-  if (!Number.isFinite(secondMs)) return
-  clock.observe(sentAt - secondMs - 1_000, receivedAt - secondMs)
-  clock.observeOffsetAtMost(receivedAt - secondMs)
 }

@@ -4,7 +4,7 @@ import { parseCookies, sessionCookie, usableValues } from './cookies.js'
 import { BASE_HEADERS, errorResponse, ProxyError, recoveryRequired } from './errors.js'
 import { forwardedHeaders } from './headers.js'
 import { createCalibration, jwksPing } from './calibrate.js'
-import { createClerkClock, observeSecond } from './clerkClock.js'
+import { createClerkClock } from './clerkClock.js'
 import { createJwksCache, pemKey } from './jwks.js'
 import type { RefreshEvent, RefreshHandlerOptions } from './options.js'
 import { clientIp, ownOrigin, type RequestContext } from './origin.js'
@@ -56,7 +56,7 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
       ...clerk,
       secretKey: o.secretKey!,
       now,
-      onAnswer: (sentAt, receivedAt, date) => observeSecond(clerkClock, sentAt, receivedAt, date),
+      onAnswer: (sentAt, receivedAt, date) => clerkClock.observeStamp(sentAt, receivedAt, date),
     })
   const keys = o.jwtKey ? pemKey(o.jwtKey) : createJwksCache({ ...clerk, now })
   const verify = o.verifyTokens ? createTokenVerifier({ keys, issuer: o.issuer, now }) : null

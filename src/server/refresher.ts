@@ -3,7 +3,7 @@ import { decodeSessionToken } from '../core/token.js'
 import { createCall } from './call.js'
 import { createClaims } from './claims.js'
 import type { Calibration } from './calibrate.js'
-import { type ClerkClock, observeSecond } from './clerkClock.js'
+import type { ClerkClock } from './clerkClock.js'
 import { createEarlyRefresh, type EarlyRefresh } from './earlyRefresh.js'
 import { ProxyError } from './errors.js'
 import { createHold } from './hold.js'
@@ -69,7 +69,7 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
   // on a claim or on another instance's result).
   const call = createCall(deps.upstream, replay, now, {
     minted(job, sentAt, receivedAt, jwt) {
-      observeSecond(clock, sentAt, receivedAt, decodeSessionToken(jwt).issuedAt * 1000) // `iat`, whole seconds
+      clock.observeStamp(sentAt, receivedAt, decodeSessionToken(jwt).issuedAt * 1000) // `iat`, whole seconds
       // Refreshed by a Clerk that refuses unexpired tokens: it saw this one expired.
       if (early.refusing()) clock.observe(-Infinity, sentAt - job.token.expiresAt * 1000)
     },

@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createCalibration, type ClerkPing } from '../../src/server/calibrate.js'
-import { createClerkClock, observeSecond } from '../../src/server/clerkClock.js'
+import { createClerkClock } from '../../src/server/clerkClock.js'
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: Date.UTC(2026, 11, 1, 12) + 317 })
@@ -36,7 +36,7 @@ function clerk(tau: number, back: number, jitter: (i: number) => number = () => 
 function firstCall(tau: number) {
   const clock = createClerkClock()
   const sentAt = Date.now()
-  observeSecond(clock, sentAt, sentAt + 100, Math.floor((sentAt - tau) / 1000) * 1000)
+  clock.observeStamp(sentAt, sentAt + 100, Math.floor((sentAt - tau) / 1000) * 1000)
   return clock
 }
 

@@ -8,7 +8,7 @@ import { outcomeOf } from '../../src/agent/outcome.js'
 import { fromRefresh, fromUnmeasured, latestExpiry, localExpiry, withClerkTime } from '../../src/core/timing.js'
 import { decodeSessionToken } from '../../src/core/token.js'
 import { RefreshError } from '../../src/errors/RefreshError.js'
-import { createClerkClock, observeSecond } from '../../src/server/clerkClock.js'
+import { createClerkClock } from '../../src/server/clerkClock.js'
 import { parseMessage } from '../../src/tabs/protocol.js'
 import { makeJwt } from '../helpers/jwt.js'
 
@@ -28,7 +28,7 @@ describe("the proxy's estimate of Clerk's clock (the lead τ: sent at t, Clerk r
   it("narrows with Clerk's Date header and every refusal and refresh, never widening", () => {
     const clock = createClerkClock()
     // Sent at 10 000.2 s, answered 0.1 s later, Date 10 000 s: τ ∈ (−800, 300].
-    observeSecond(clock, 10_000_200, 10_000_300, 10_000_000)
+    clock.observeStamp(10_000_200, 10_000_300, 10_000_000)
     expect(clock.lead()).toEqual({ low: -800, high: 300 })
     clock.observe(-250, Infinity)
     clock.observe(-Infinity, 100)
@@ -42,16 +42,16 @@ describe("the proxy's estimate of Clerk's clock (the lead τ: sent at t, Clerk r
     clock.observe(-60, Infinity)
     expect(clock.clerkTimeAtLeast(1_000)).toBeNull() // refusals and refreshes bound τ, not the offset
     // Sent at 10 000.2 s, answered at 10 000.3 s, Date 10 000 s: the offset is at most 300 ms.
-    observeSecond(clock, 10_000_200, 10_000_300, 10_000_000)
+    clock.observeStamp(10_000_200, 10_000_300, 10_000_000)
     expect(clock.clerkTimeAtLeast(20_000_000)).toBe(20_000_000 - 300)
-    observeSecond(clock, 10_001_950, 10_002_040, 10_002_000) // the second turned on the way: 40 ms
+    clock.observeStamp(10_001_950, 10_002_040, 10_002_000) // the second turned on the way: 40 ms
     expect(clock.clerkTimeAtLeast(20_000_000)).toBe(20_000_000 - 40)
-    observeSecond(clock, 10_003_000, 10_003_900, 10_003_000) // a slow answer says less: no change
+    clock.observeStamp(10_003_000, 10_003_900, 10_003_000) // a slow answer says less: no change
     expect(clock.clerkTimeAtLeast(20_000_000)).toBe(20_000_000 - 40)
     // A stepped clock: the newest observation alone counts, for this bound too.
     clock.observe(5_000, Infinity)
     expect(clock.clerkTimeAtLeast(20_000_000)).toBeNull()
-    observeSecond(clock, 10_010_000, 10_010_100, 10_005_000) // offset in (4 000, 5 100]
+    clock.observeStamp(10_010_000, 10_010_100, 10_005_000) // offset in (4 000, 5 100]
     expect(clock.clerkTimeAtLeast(20_000_000)).toBe(20_000_000 - 5_100)
     expect(clock.clerkTimeAtMost(20_000_000)).toBe(20_000_000 - 5_000)
   })
