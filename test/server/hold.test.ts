@@ -241,8 +241,12 @@ describe('the hold at expiry', () => {
     expect(answer.status).toBe(503)
     const expiry = expiryOf(session.sessionToken)
     expect(receivedAt, `answered ${expiry - receivedAt} ms before expiry`).toBeLessThanOrEqual(expiry - 500 - 300 + 50)
+    // It waited for the calibration's twenty calls (the key cache's own call besides), and tells
+    // Clerk's time from them: within the way in and the calls' jitter under a loaded suite.
+    const jwksCalls = s.clerk.requests().filter((r) => r.path === '/v1/jwks').length
+    expect(jwksCalls, `answered after ${receivedAt - sentAt} ms`).toBeGreaterThanOrEqual(21)
     const clerkTime = Number(answer.headers.get('session-keeper-clerk-time'))
-    expect(clerkTime - sentAt, `answered after ${receivedAt - sentAt} ms`).toBeLessThanOrEqual(LATENCY_MS + 60)
+    expect(clerkTime - sentAt, `answered after ${receivedAt - sentAt} ms`).toBeLessThanOrEqual(LATENCY_MS + 150)
   })
 
   it('holdMs: 0 answers 503 not_yet_expired as before, and says nothing of a hold', async () => {
