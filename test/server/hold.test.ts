@@ -229,18 +229,20 @@ describe('the hold at expiry', () => {
   })
 
   it('…until half the hold window and 300 ms before expiry, so that the browser can still send its at-expiry refresh into the hold, with that clock', async () => {
-    // 3.5 s left, a 1 s window: the 503 may wait until 0.8 s before expiry (2.7 s), time for the
-    // calibration's two rounds (1.4–2.5 s); waiting only until a window and a second before
-    // expiry (1.5 s) answered first, with Clerk's time a second wide.
-    const s = (stack = await startStack({ holdMs: 1_000 }, { unexpiredTokens: 'refuse', tokenLifetimeSeconds: 6 }))
+    // About 4.3 s left as Clerk refuses, the default 2 s window: the 503 may wait until 1.3 s before
+    // expiry (3 s), time for the calibration's two rounds (1.4–2.5 s); waiting only until a window
+    // and a second before expiry (1.3 s) answered first. The session is made 50 ms into a second,
+    // so that `iat`'s truncation leaves the same time every run.
+    const s = (stack = await startStack({}, { unexpiredTokens: 'refuse', tokenLifetimeSeconds: 6 }))
     s.clerk.setFaults({ latencyMs: LATENCY_MS })
-    const session = s.sessionAged(2_500)
+    await sleep(((1_050 - ((Date.now() - 1_500) % 1_000)) % 1_000) + 1)
+    const session = s.sessionAged(1_500)
     const sentAt = Date.now()
     const answer = await refresh(s, session)
     const receivedAt = Date.now()
     expect(answer.status).toBe(503)
     const expiry = expiryOf(session.sessionToken)
-    expect(receivedAt, `answered ${expiry - receivedAt} ms before expiry`).toBeLessThanOrEqual(expiry - 500 - 300 + 50)
+    expect(receivedAt, `answered ${expiry - receivedAt} ms before expiry`).toBeLessThanOrEqual(expiry - 1_000 - 300 + 50)
     // It waited for the calibration's twenty calls (the key cache's own call besides), and tells
     // Clerk's time from them: within the way in and the calls' jitter under a loaded suite.
     const jwksCalls = s.clerk.requests().filter((r) => r.path === '/v1/jwks').length
