@@ -43,7 +43,10 @@ export interface ClerkAppOptions {
 
 /** One answer of the app, as the browser got it. */
 export interface Hit {
+  /** When the answer finished (ms, Date.now). */
   at: number
+  /** When the request arrived. */
+  arrivedAt: number
   method: string
   path: string
   status: number
@@ -141,6 +144,7 @@ function expressApp(
 ) {
   const app = express()
   app.use((req, res, next) => {
+    const arrivedAt = Date.now()
     res.on('finish', () => {
       if (req.originalUrl.startsWith('/__clerk/')) return
       const reason = res.getHeader('x-clerk-auth-reason')
@@ -150,6 +154,7 @@ function expressApp(
         .find((v) => v !== undefined)
       traffic.push({
         at: Date.now(),
+        arrivedAt,
         method: req.method,
         path: req.path,
         status: res.statusCode,
