@@ -36,6 +36,8 @@ const CONVERGED_MS = 16
 const MAX_SENDS = 4
 /** Past the interval's end: the way to Clerk varies by a few ms from call to call. */
 const RELEASE_MARGIN_MS = 4
+/** The round trip of a held send (send to answer) is followed with this weight per send. */
+const ROUND_TRIP_WEIGHT = 0.25
 
 /** What an instance learned of Clerk's lead is shared with the fleet this often at most, and kept this long. */
 const SHARE_EVERY_MS = 5_000
@@ -68,6 +70,8 @@ export function createHold(deps: HoldDeps): Hold {
   const holds = new Map<string, Held>()
   let heldRequests = 0
   let sharedAt = -Infinity
+  // How long a held send takes to be answered (0 until one was): a refused probe costs that.
+  let roundTrip = 0
 
   /** Another instance starting up holds its first request on this (`seed`), not on nothing. */
   function shareLead(store: RefreshStore): void {
@@ -84,17 +88,27 @@ export function createHold(deps: HoldDeps): Hold {
       const lead = clock.lead()
       if (!lead) throw new ProxyError(503, 'not_yet_expired', "Clerk's clock is not known", { 'Retry-After': '1' })
       // A refusal raises the low end to where the last send was, so the next step is the same size.
+      // A probe is sent only if its refusal comes back before the interval ends: otherwise the
+      // send after it would be later than one sent at the end (a round trip to Clerk past the
+      // probe, where the end is less than that away).
       const sendsLeft = MAX_SENDS - refusals
-      const probe = lead.high - lead.low > CONVERGED_MS && sendsLeft > 1
-      const sendAt = expiry(job) + (probe ? Math.round(lead.low + (lead.high - lead.low) / sendsLeft) : lead.high + RELEASE_MARGIN_MS)
-      await sleep(systemClock, Math.max(0, sendAt - now()), signal)
+      const end = expiry(job) + lead.high
+      const probeAt = Math.max(now(), Math.round(expiry(job) + lead.low + (lead.high - lead.low) / sendsLeft))
+      const probe = lead.high - lead.low > CONVERGED_MS && sendsLeft > 1 && probeAt + roundTrip < end
+      await sleep(systemClock, Math.max(0, (probe ? probeAt : end + RELEASE_MARGIN_MS) - now()), signal)
       // Clerk's refresh or refusal is observed by the call itself (`call.ts`), at its own send.
+      const sentAt = now()
+      const answered = () => {
+        roundTrip += (now() - sentAt - roundTrip) * (roundTrip === 0 ? 1 : ROUND_TRIP_WEIGHT)
+      }
       try {
         const outcome = await attempt()
+        answered()
         shareLead(job.store)
         return outcome
       } catch (error) {
         if (!isIneligible(error)) throw error
+        answered()
         if (++refusals >= MAX_SENDS) throw new ProxyError(503, 'not_yet_expired', 'Clerk still refuses this token', { 'Retry-After': '1' })
       }
     }

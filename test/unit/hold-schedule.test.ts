@@ -40,11 +40,12 @@ function jobExpiringIn(inMs: number, n: number): RefreshJob {
  * Clerk with lead `tau`: a send at `t` finds the token expired when `t − tau ≥ exp`. What it
  * answers is observed as `call.ts` observes it, at the send.
  */
-function clerk(clock: ClerkClock, tau: number | (() => number)) {
+function clerk(clock: ClerkClock, tau: number | (() => number), roundTripMs = 0) {
   const sends: number[] = []
   const attempt = (job: RefreshJob) => async (): Promise<RefreshOutcome> => {
     const late = Date.now() - job.token.expiresAt * 1000
     sends.push(late)
+    if (roundTripMs > 0) await new Promise((resolve) => setTimeout(resolve, roundTripMs))
     if (late <= (typeof tau === 'number' ? tau : tau())) {
       clock.observe(late, Infinity)
       throw new ProxyError(503, 'not_yet_expired', 'not expired', {}, INELIGIBLE)
@@ -56,9 +57,13 @@ function clerk(clock: ClerkClock, tau: number | (() => number)) {
 }
 
 /** One hold for a token expiring in 1 s (the fake clock stands on a whole second); the sends' lateness past `exp` (ms), the last one accepted. */
-async function holdOnce(clock: ClerkClock, tau: number | (() => number), n = 0): Promise<number[]> {
-  const hold = createHold({ clock, now: () => Date.now(), holdMs: 2_000, maxHeld: 10 })
-  const fake = clerk(clock, tau)
+async function holdOnce(
+  clock: ClerkClock,
+  tau: number | (() => number),
+  n = 0,
+  { hold = createHold({ clock, now: () => Date.now(), holdMs: 2_000, maxHeld: 10 }), roundTripMs = 0 } = {},
+): Promise<number[]> {
+  const fake = clerk(clock, tau, roundTripMs)
   const job = jobExpiringIn(500, n)
   expect(hold.accepts(job)).toBe(true)
   const outcome = hold.run(job, fake.attempt(job))
@@ -123,5 +128,33 @@ describe('the hold against a way in to Clerk that varies from call to call', () 
     expect(refusals.slice(10)).toEqual(refusals.slice(10).map(() => 0))
     // Past the longest way in by at most the last step and the release margin.
     for (const late of lateness.slice(10)) expect(late).toBeLessThanOrEqual(40 + 16 + 4)
+  })
+})
+
+describe('the hold against a Clerk a round trip away (100 ms to Clerk and back)', () => {
+  // A refused probe costs a round trip before the next send: where the interval's end is nearer
+  // than that, the send at the end is the earlier one (the interval a calibration leaves, ~20–40 ms).
+  it.each([
+    40, 120,
+  ])('an interval of %i ms, the lead at its end: once the round trip is known, sent at the end with no refusal', async (width) => {
+    const clock = createClerkClock()
+    const hold = createHold({ clock, now: () => Date.now(), holdMs: 2_000, maxHeld: 10 })
+    clock.observe(100, 100 + width)
+    const first = await holdOnce(clock, 100 + width / 2, 0, { hold, roundTripMs: 100 }) // the round trip unknown: a probe
+    expect(first.length).toBeGreaterThan(1)
+    const lead = clock.lead()!
+    expect(lead.high - lead.low).toBeGreaterThan(16) // not converged: the walk would probe
+    const tau = lead.high - 2
+    const sends = await holdOnce(clock, tau, 1, { hold, roundTripMs: 100 })
+    expect(sends).toHaveLength(1)
+    expect(sends[0]! - tau).toBeGreaterThan(0)
+    expect(sends[0]! - tau).toBeLessThanOrEqual(2 + 4)
+  })
+
+  it('an interval of a second still walks in quarters, each refusal back before the next step', async () => {
+    const clock = createClerkClock()
+    clock.observe(0, 1_000)
+    const sends = await holdOnce(clock, 600, 0, { roundTripMs: 100 })
+    expect(sends.map(Math.round)).toEqual([250, 500, 750])
   })
 })
