@@ -5,9 +5,11 @@ import { type JwksAccess, requestJwks } from './jwks.js'
 /** One cheap call to Clerk: sent and answered (local ms) and its `Date` header (ms), or null without one. */
 export type ClerkPing = () => Promise<{ sentAt: number; receivedAt: number; dateMs: number } | null>
 
-/** Calls per round; each round narrows the low end of the lead to a tenth of the window it searched. */
-const PINGS = 10
-const ROUNDS = 2
+/**
+ * Calls per round; each narrows the low end of the lead to the window it searched over its calls.
+ * The first round is the denser: it is all a short token's first 503 may have time to wait for.
+ */
+const PINGS = [20, 10]
 /** A round searches twice the step the last one left: the way to Clerk varies from call to call. */
 const SLACK = 2
 /** A calibration that failed (Clerk unreachable, no `Date`) is tried again after this at the earliest. */
@@ -31,10 +33,10 @@ export interface Calibration {
  * second turns proves the low end to within how close it came.
  *
  * So, once per process, when Clerk is known to refuse early refreshes (where the wait at expiry
- * exists): `PINGS` cheap calls (`GET /v1/jwks`) spread over the second in which Clerk's second
- * may turn (the next second), then as many over twice the step where it did (at the next turn).
- * Twenty calls in one to two and a half seconds leave the low end known to about 20 ms (plus the
- * calls' jitter). Every call is observed like
+ * exists): twenty cheap calls (`GET /v1/jwks`) spread over the second in which Clerk's second
+ * may turn (the next second), which leave the low end known to 50 ms after about a second, then
+ * ten over twice that step where it did (at the next turn): thirty calls in one to two and a half
+ * seconds leave it known to about 10 ms (plus the calls' jitter). Every call is observed like
  * any other of Clerk's answers: one that contradicts the others starts the interval over.
  */
 export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () => number): Calibration {
@@ -42,16 +44,16 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
   let done = false
   let failedAt = -Infinity
 
-  async function round(window: number): Promise<boolean> {
+  async function round(window: number, pings: number): Promise<boolean> {
     const lead = clock.lead()
     if (!lead) return false
     // Clerk's clock turns a second at local `K·1000 + τ`, and τ ∈ (low, low + window]: calls at
     // steps across the next such span far enough ahead (any second holds a turn: the first round
     // starts at once).
     const start = window >= 1_000 ? now() + LEAD_IN_MS : Math.ceil((now() + LEAD_IN_MS - lead.low) / 1_000) * 1_000 + lead.low
-    const step = window / PINGS
+    const step = window / pings
     const answers = await Promise.all(
-      Array.from({ length: PINGS }, async (_, i) => {
+      Array.from({ length: pings }, async (_, i) => {
         await sleep(systemClock, Math.max(0, start + (i + 1) * step - now()))
         const answer = await ping().catch(() => null)
         if (answer) clock.observeStamp(answer.sentAt, answer.receivedAt, answer.dateMs)
@@ -67,12 +69,12 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
       if (answer) clock.observeStamp(answer.sentAt, answer.receivedAt, answer.dateMs)
     }
     let window = 1_000
-    for (let i = 0; i < ROUNDS; i++) {
-      if (!(await round(window))) {
+    for (const pings of PINGS) {
+      if (!(await round(window, pings))) {
         failedAt = now()
         return
       }
-      window = Math.min(1_000, (SLACK * window) / PINGS)
+      window = Math.min(1_000, (SLACK * window) / pings)
     }
     done = true
   }
