@@ -61,7 +61,9 @@ interface Held {
  * While the lead is not known to `CONVERGED_MS`, the request is sent a quarter of the way into
  * what is known, and again a quarter further after each refusal (`MAX_SENDS`): Clerk's refresh
  * leaves a quarter of the interval, so a process learns the lead in three refreshes at expiry
- * (1 s, 250, 62, 16 ms), and none is more than a quarter of the interval late. Bounded: one
+ * (1 s, 250, 62, 16 ms), and none is more than a quarter of the interval late; a step whose
+ * refusal would come back after the interval's end is not taken (the send at the end is then the
+ * earlier one), so the walk stops where a round trip to Clerk outweighs it. Bounded: one
  * timer per held token (requests for the same token join it), `maxHeld` requests per process,
  * and a hold whose browsers all went away sends nothing.
  */
