@@ -35,9 +35,11 @@ export function eventOf(message: Exclude<TabMessage, { type: 'lock' }>, state: A
     case 'hello':
       return { type: 'hello' }
     case 'token': {
+      // The token held, again: what every tab answers a `hello` with, N − 1 answers in each of
+      // N tabs. Decoded once already (decoding is a pure function of the string).
       let token: SessionToken
       try {
-        token = decodeSessionToken(message.token)
+        token = message.token === state.held?.token.raw ? state.held.token : decodeSessionToken(message.token)
       } catch {
         return ignored
       }

@@ -8,6 +8,8 @@ import { fromRefresh, fromUnmeasured, type HeldToken } from '../../src/core/timi
 import { decodeSessionToken } from '../../src/core/token.js'
 import { type AgentState, INITIAL_AGENT_STATE } from '../../src/agent/state.js'
 import { type AgentEvent, type Effect, transition, type TransitionInput, wakeAt } from '../../src/agent/transition.js'
+import { eventOf } from '../../src/agent/receive.js'
+import { PROTOCOL_VERSION, type TokenMessage } from '../../src/tabs/protocol.js'
 import { sessionJwt } from '../helpers/jwt.js'
 
 const T0 = Date.UTC(2026, 11, 1, 12)
@@ -489,5 +491,29 @@ describe('wakeAt(state, input): the one timer', () => {
     const limited = { ...ACTIVE, backoff: { attempt: 0, retryAt: expiry + 5_000, error: rateLimited } }
     expect(wakeAt(limited, input(DUE))).toBe(expiry)
     expect(wakeAt(limited, input(expiry + 1))).toBe(expiry + 5_000)
+  })
+})
+
+describe('a token message read as an event (receive.ts)', () => {
+  const view = { now: MID, retryMaxDelayMs: 30_000, cookieSessionId: () => null, acceptOtherSessions: false }
+  const from = (raw: string): TokenMessage => {
+    const held = ACTIVE.held!
+    return { v: PROTOCOL_VERSION, from: 'tab_b', type: 'token', token: raw, offsetMs: held.offsetMs, skewKnown: true, cause: 'reply' }
+  }
+
+  it('the token held, as every tab answers a hello: read without decoding it again (the held one reused), and nothing changes', () => {
+    const event = eventOf(from(CURRENT), ACTIVE, view)
+    if (event.type !== 'token') throw new Error(`expected a token event, got ${event.type}`)
+    expect(event.held.token).toBe(ACTIVE.held!.token)
+    expect(transition(ACTIVE, event, input(MID)).state).toBe(ACTIVE)
+  })
+
+  it('a newer token is decoded and adopted; a malformed one is ignored', () => {
+    const later = T0 + 31_000 // NEWER was issued at T0 + 30 s
+    const event = eventOf(from(NEWER), ACTIVE, { ...view, now: later })
+    if (event.type !== 'token') throw new Error(`expected a token event, got ${event.type}`)
+    expect(event.held.token).toEqual(decodeSessionToken(NEWER))
+    expect(transition(ACTIVE, event, input(later)).state.held?.token.raw).toBe(NEWER)
+    expect(eventOf(from(`${CURRENT}x.y`), ACTIVE, view)).toEqual({ type: 'ignored' })
   })
 })
