@@ -110,6 +110,13 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
         throw recoveryRequired('refresh_cookie_missing', `${sent}; it is planted by Clerk's handshake`)
       }
       await verify?.(parsed.token.raw, origin)
+      // Clerk writes `__client_uat=0` when this browser's client signs out (its hosted sign-out
+      // page, `signOut()` in any tab): the session is over for this browser. Nothing is asked of
+      // Clerk, and nothing is replayed (a result kept from just before the sign-out would hand
+      // the browser a token of a session it left).
+      const uat = cookies.get(name.replace(/^__refresh/, '__client_uat'))?.[0] ?? cookies.get('__client_uat')?.[0]
+      if (uat === '0')
+        throw new ProxyError(401, 'session_ended', 'This browser signed out of Clerk (__client_uat=0)', {}, 'client_signed_out')
 
       const ip = clientIp(request, context, trust)
       const body: Omit<RefreshSessionRequestBody, 'refresh_token'> = {

@@ -145,8 +145,10 @@ function expressApp(
   const app = express()
   app.use((req, res, next) => {
     const arrivedAt = Date.now()
+    const path = req.path // before a mounted handler strips its prefix
     res.on('finish', () => {
-      if (req.originalUrl.startsWith('/__clerk/')) return
+      // Clerk's Frontend API is not the app; its hosted sign-out page is kept, for when it ended the session.
+      if (path.startsWith('/__clerk/') && path !== '/__clerk/sign-out') return
       const reason = res.getHeader('x-clerk-auth-reason')
       const cookies = res.getHeader('set-cookie')
       const count = (Array.isArray(cookies) ? cookies : [String(cookies ?? '')])
@@ -156,7 +158,7 @@ function expressApp(
         at: Date.now(),
         arrivedAt,
         method: req.method,
-        path: req.path,
+        path,
         status: res.statusCode,
         reason: typeof reason === 'string' ? reason : null,
         redirectCount: count === undefined ? null : Number(count),

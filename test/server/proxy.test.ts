@@ -63,6 +63,25 @@ describe('the refresh proxy against the emulator over HTTP', () => {
     ])
   })
 
+  it('a browser whose Clerk client signed out (__client_uat=0, as Clerk writes it): 401 session_ended, without asking Clerk, and nothing replayed', async () => {
+    stack = await startStack()
+    expect((await stack.request()).status).toBe(200) // refreshed; say its answer was lost
+    const suffix = stack.clerk.cookieSuffix
+    // Signed in: the retry of the same token is replayed, Clerk not asked again.
+    const retry = await stack.request({ headers: { cookie: `${stack.refreshCookie}; __client_uat_${suffix}=1796000000` } })
+    expect(retry.status).toBe(200)
+    const calls = stack.upstreamBodies.length
+    for (const cookie of [`__client_uat_${suffix}=0; __client_uat=0`, '__client_uat=0']) {
+      const response = await stack.request({ headers: { cookie: `${stack.refreshCookie}; ${cookie}` } })
+      expect(response.status, cookie).toBe(401)
+      expect((await response.json()).error).toMatchObject({ code: 'session_ended' })
+    }
+    expect(stack.upstreamBodies.length).toBe(calls)
+    // The suffixed cookie is Clerk's word for this app when both are there.
+    const fresh = await stack.request({ headers: { cookie: `${stack.refreshCookie}; __client_uat=0; __client_uat_${suffix}=1796000000` } })
+    expect(fresh.status).toBe(200)
+  })
+
   it('reads expired_token from the __session cookie when the body has none', async () => {
     stack = await startStack()
     const response = await stack.request({
