@@ -35,6 +35,16 @@ export function usableValues(values: readonly string[] | undefined, max: number)
 }
 
 /**
+ * Whether this browser signed out of Clerk: Clerk writes `__client_uat=0` (and `_<suffix>`) when
+ * its client signs out (the hosted sign-out page, `signOut()` in any tab). The suffixed cookie is
+ * this app's when there is one.
+ */
+export function signedOutOfClerk(cookies: Map<string, string[]>, suffix: string | null): boolean {
+  const uat = (suffix ? cookies.get(`__client_uat_${suffix}`)?.[0] : undefined) ?? cookies.get('__client_uat')?.[0]
+  return uat === '0'
+}
+
+/**
  * Clerk's cookie suffix: the first 8 characters of base64url(SHA-1(publishable key)). Clerk
  * names the refresh cookie `__refresh_<suffix>` and the session cookie also `__session_<suffix>`.
  */

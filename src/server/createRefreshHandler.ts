@@ -1,6 +1,6 @@
 import { CLERK_TIME_HEADER, CLERK_TIME_MIN_HEADER } from '../core/transport.js'
 import { VERSION } from '../version.js'
-import { parseCookies, sessionCookie, usableValues } from './cookies.js'
+import { parseCookies, sessionCookie, signedOutOfClerk, usableValues } from './cookies.js'
 import { BASE_HEADERS, errorResponse, ProxyError, recoveryRequired } from './errors.js'
 import { forwardedHeaders } from './headers.js'
 import { createCalibration, jwksPing } from './calibrate.js'
@@ -102,7 +102,7 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
       const text = await readBody(request, o.maxBodyBytes, o.bodyTimeoutMs)
       const parsed = parseRefreshBody(text, cookies.get(o.sessionCookieName)?.[0], o.sessionCookieName)
       event.sessionId = parsed.sessionId
-      const name = await o.refreshCookieName
+      const [name, suffix] = await Promise.all([o.refreshCookieName, o.cookieSuffix])
       // Absent, or only empty values: nothing Clerk could accept, so Clerk is not asked.
       const credentials = usableValues(cookies.get(name), MAX_CREDENTIALS)
       if (credentials.length === 0) {
@@ -110,12 +110,10 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
         throw recoveryRequired('refresh_cookie_missing', `${sent}; it is planted by Clerk's handshake`)
       }
       await verify?.(parsed.token.raw, origin)
-      // Clerk writes `__client_uat=0` when this browser's client signs out (its hosted sign-out
-      // page, `signOut()` in any tab): the session is over for this browser. Nothing is asked of
-      // Clerk, and nothing is replayed (a result kept from just before the sign-out would hand
-      // the browser a token of a session it left).
-      const uat = cookies.get(name.replace(/^__refresh/, '__client_uat'))?.[0] ?? cookies.get('__client_uat')?.[0]
-      if (uat === '0')
+      // The session is over for a browser that signed out of Clerk. Nothing is asked of Clerk, and
+      // nothing is replayed (a result kept from just before the sign-out would hand the browser a
+      // token of the session it left).
+      if (signedOutOfClerk(cookies, suffix))
         throw new ProxyError(401, 'session_ended', 'This browser signed out of Clerk (__client_uat=0)', {}, 'client_signed_out')
 
       const ip = clientIp(request, context, trust)
@@ -150,7 +148,6 @@ export function createRefreshHandler(options: RefreshHandlerOptions): RefreshHan
       else if (o.cookies) {
         const secure = (o.origin ?? ownOrigin(request, trust)).startsWith('https:')
         headers.append('Set-Cookie', sessionCookie(o.cookies.name, jwt, secure, o.cookies.attributes))
-        const suffix = await o.cookieSuffix
         if (suffix && o.cookies.alsoSuffixed)
           headers.append('Set-Cookie', sessionCookie(`__session_${suffix}`, jwt, secure, o.cookies.attributes))
       }
