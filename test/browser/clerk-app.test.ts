@@ -23,8 +23,8 @@ async function until<T>(check: () => T | undefined | null | false, timeoutMs: nu
 }
 
 /**
- * Page script: each tab's refresh requests and their statuses, kept in the tab's sessionStorage
- * (statuses and times only), so that a tab's record survives its reload.
+ * Page script: the status of each of the tab's refresh requests, kept in its sessionStorage
+ * (statuses only, no token), so that a tab's record survives its reload.
  */
 const REFRESH_LOG = `{
   const f = window.fetch

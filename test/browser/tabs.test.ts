@@ -131,8 +131,9 @@ describe.each(engines)('[%s]', (name) => {
     // itself, and holds the ones within 2 s of expiry until Clerk sees them expired. While it does
     // not know Clerk's clock to a few ms, a held request is sent a quarter into what it knows, and
     // a quarter further after each refusal (3 at most per hold; the lead is known after three
-    // holds, or the walk stops where a refusal would be back after the interval's end). A tab that opens during the switch may ask once before the others tell it (the
-    // proxy's 503, no call to Clerk); no tab asks early after that.
+    // holds, or the walk stops where a refusal would be back after the interval's end). A tab that
+    // opens during the switch may ask once before the others tell it (the proxy's 503, no call to
+    // Clerk); no tab asks early after that.
     expect(browser.app.clerk.stats().byCode.session_refresh_session_token_ineligible ?? 0).toBeLessThanOrEqual(1 + 3 * 3)
     // At most once per tab, and only in the first two cycles (the first token's request is held,
     // not refused: the 503 that tells the tabs comes for the second token, 2 s before its expiry):
