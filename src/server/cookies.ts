@@ -36,12 +36,15 @@ export function usableValues(values: readonly string[] | undefined, max: number)
 
 /**
  * Whether this browser signed out of Clerk: Clerk writes `__client_uat=0` (and `_<suffix>`) when
- * its client signs out (the hosted sign-out page, `signOut()` in any tab). The suffixed cookie is
- * this app's when there is one.
+ * its client signs out (the hosted sign-out page, `signOut()` in any tab). As Clerk's middleware
+ * reads them, a client whose either cookie holds a time is still active (with the suffixed one
+ * at 0 it reads the unsuffixed cookies), so only `0` in every one there is signed out; none says
+ * nothing.
  */
 export function signedOutOfClerk(cookies: Map<string, string[]>, suffix: string | null): boolean {
-  const uat = (suffix ? cookies.get(`__client_uat_${suffix}`)?.[0] : undefined) ?? cookies.get('__client_uat')?.[0]
-  return uat === '0'
+  const values = [suffix ? cookies.get(`__client_uat_${suffix}`)?.[0] : undefined, cookies.get('__client_uat')?.[0]]
+  const present = values.filter((value) => value !== undefined)
+  return present.length > 0 && present.every((value) => value === '0')
 }
 
 /**
