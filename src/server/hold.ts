@@ -90,13 +90,19 @@ export function createHold(deps: HoldDeps): Hold {
       const lead = clock.lead()
       if (!lead) throw new ProxyError(503, 'not_yet_expired', "Clerk's clock is not known", { 'Retry-After': '1' })
       // A refusal raises the low end to where the last send was, so the next step is the same size.
-      // A probe is sent only if its refusal comes back before the interval ends: otherwise the
-      // send after it would be later than one sent at the end (a round trip to Clerk past the
-      // probe, where the end is less than that away).
+      // A step is taken only if its refusal comes back before the interval ends. Where the end is
+      // nearer than a round trip to Clerk, the interval is halved instead, once per hold and only
+      // before any refusal: sent at the middle, the token comes a half earlier, or the refusal
+      // costs this hold one round trip past the end, once. A width left as it is would cost every
+      // refresh from then on twice: the release waits for its end, and the browser, told Clerk's
+      // clock by its low end, takes tokens for expired that much early.
       const sendsLeft = MAX_SENDS - refusals
       const end = expiry(job) + lead.high
-      const probeAt = Math.max(now(), Math.round(expiry(job) + lead.low + (lead.high - lead.low) / sendsLeft))
-      const probe = lead.high - lead.low > CONVERGED_MS && sendsLeft > 1 && probeAt + roundTrip < end
+      const wide = lead.high - lead.low > CONVERGED_MS && sendsLeft > 1
+      const stepAt = Math.max(now(), Math.round(expiry(job) + lead.low + (lead.high - lead.low) / sendsLeft))
+      const probeAt =
+        stepAt + roundTrip < end ? stepAt : refusals === 0 ? Math.max(now(), Math.round(expiry(job) + (lead.low + lead.high) / 2)) : end
+      const probe = wide && probeAt < end
       await sleep(systemClock, Math.max(0, (probe ? probeAt : end + RELEASE_MARGIN_MS) - now()), signal)
       // Clerk's refresh or refusal is observed by the call itself (`call.ts`), at its own send.
       const sentAt = now()

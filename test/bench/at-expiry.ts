@@ -24,6 +24,8 @@ const { values } = parseArgs({
     cycles: { type: 'string', default: '14' },
     learn: { type: 'string', default: '6' },
     hold: { type: 'string', default: '2000' },
+    /** Print, per steady cycle, where a wait's time goes (ms from the old token's `exp`). */
+    timeline: { type: 'boolean', default: false },
   },
 })
 const LIFETIME_S = 6
@@ -80,6 +82,7 @@ for (const name of values.engine!.split(',') as EngineName[]) {
       const perCycle = Array.from({ length: CYCLES }, (_, i) =>
         Math.max(0, ...waited.filter((c) => Math.floor((c.at - started) / (LIFETIME_S * 1000)) === i).map((c) => c.w)),
       )
+      if (values.timeline && policy === 'refuse') printTimeline(name, app.requests, calls, learnedAt)
       cycleRows.push(`| ${name} | ${policy} | ${perCycle.map((w) => w.toFixed(0)).join(' · ')} |`)
       const expired = all.reduce((sum, c) => sum + c.expired, 0)
       rows.push(
@@ -103,3 +106,29 @@ console.log(
   `\nA page loaded alone after those cycles (refuse), on the proxy that learned meanwhile: longest wait in its first two cycles\n\n| engine | cycles 1 · 2 | expired answers |\n|---|---|---|`,
 )
 for (const row of lateRows) console.log(row)
+
+/**
+ * `--timeline`: for each refresh after the learning cycles, in ms from the expiry of the token it
+ * refreshed (the machine's one clock: browser, proxy and emulator share it), when the first call
+ * that waited for it was asked, when the request reached the proxy, when the proxy answered, and
+ * when the last call waiting was answered.
+ */
+function printTimeline(
+  name: string,
+  requests: { at: number; token: string; answeredAt?: number; status: number }[],
+  calls: { w: number; at: number }[],
+  learnedAt: number,
+) {
+  const expOf = (raw: string) => JSON.parse(Buffer.from(raw.split('.')[1]!, 'base64url').toString()).exp * 1000
+  console.log(`\n[${name}] refuse: ms from the old token's exp | first asked | at proxy | proxy answered | last answered | longest wait`)
+  for (const r of requests.filter((r) => r.status === 200 && r.at >= learnedAt && r.token)) {
+    const exp = expOf(r.token)
+    const waits = calls.filter((c) => c.w > 5 && c.at - c.w < exp && c.at > exp - 1000 && c.at < exp + 2000)
+    if (waits.length === 0) continue
+    const asked = Math.min(...waits.map((c) => c.at - c.w)) - exp
+    const answered = Math.max(...waits.map((c) => c.at)) - exp
+    console.log(
+      `| ${asked.toFixed(0)} | ${r.at - exp} | ${(r.answeredAt ?? Number.NaN) - exp} | ${answered.toFixed(0)} | ${Math.max(...waits.map((c) => c.w)).toFixed(0)} |`,
+    )
+  }
+}

@@ -132,23 +132,36 @@ describe('the hold against a way in to Clerk that varies from call to call', () 
 })
 
 describe('the hold against a Clerk a round trip away (100 ms to Clerk and back)', () => {
-  // A refused probe costs a round trip before the next send: where the interval's end is nearer
-  // than that, the send at the end is the earlier one (the interval a calibration leaves, ~20–40 ms).
+  // A refused step costs a round trip before the next send: where the interval's end is nearer
+  // than that (the interval a calibration leaves, ~20–40 ms), the hold halves the interval once
+  // instead, and sends at the end after a refusal. Left wide, the interval would cost every
+  // refresh its width twice (the release at its end, the browser told its low end).
   it.each([
-    40, 120,
-  ])('an interval of %i ms, the lead at its end: once the round trip is known, sent at the end with no refusal', async (width) => {
+    [40, 'end', 'refused', 2, 2],
+    [120, 'end', 'refused', 4, 4],
+    [40, 'start', 'accepted', 0, 1],
+    [120, 'start', 'accepted', 0, 2],
+  ])('an interval of %i ms, the lead at its %s: each half %s (%i refusals), converged within %i holds, then sent within 16 + 4 ms of the lead with no refusal', async (width, where, _, maxRefused, convergedBy) => {
     const clock = createClerkClock()
     const hold = createHold({ clock, now: () => Date.now(), holdMs: 2_000, maxHeld: 10 })
     clock.observe(100, 100 + width)
-    const first = await holdOnce(clock, 100 + width / 2, 0, { hold, roundTripMs: 100 }) // the round trip unknown: a probe
-    expect(first.length).toBeGreaterThan(1)
+    const tau = where === 'end' ? 100 + width - 1 : 101
+    const holds: number[][] = []
+    for (let n = 0; n < 8; n++) holds.push(await holdOnce(clock, tau, n, { hold, roundTripMs: 100 }))
+    const refusals = holds.map((sends) => sends.length - 1)
+    const lateness = holds.map((sends) => Math.round(sends.at(-1)! - tau))
+    console.log(
+      `hold schedule, ${width} ms interval, lead at its ${where}: refusals ${refusals.join(' ')}, accepted ms past the lead ${lateness.join(' ')}`,
+    )
     const lead = clock.lead()!
-    expect(lead.high - lead.low).toBeGreaterThan(16) // not converged: the walk would probe
-    const tau = lead.high - 2
-    const sends = await holdOnce(clock, tau, 1, { hold, roundTripMs: 100 })
-    expect(sends).toHaveLength(1)
-    expect(sends[0]! - tau).toBeGreaterThan(0)
-    expect(sends[0]! - tau).toBeLessThanOrEqual(2 + 4)
+    expect(lead.high - lead.low).toBeLessThanOrEqual(16)
+    // One refusal a hold at most, each halving what is left: log2(width / 16) holds, rounded up.
+    expect(refusals.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(maxRefused)
+    expect(Math.max(...refusals)).toBeLessThanOrEqual(1)
+    expect(refusals.slice(convergedBy)).toEqual(refusals.slice(convergedBy).map(() => 0))
+    for (const late of lateness.slice(convergedBy)) expect(late).toBeLessThanOrEqual(16 + 4)
+    // A refused half costs its hold a round trip past the interval's end at most, once.
+    for (const [i, sends] of holds.entries()) if (refusals[i]! > 0) expect(sends.at(-1)! - tau).toBeLessThanOrEqual(100 + 4)
   })
 
   it('an interval of a second still walks in quarters, each refusal back before the next step', async () => {
