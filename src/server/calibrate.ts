@@ -18,8 +18,12 @@ const RETRY_MS = 60_000
 const LEAD_IN_MS = 20
 
 export interface Calibration {
-  /** Starts the calibration, unless it ran already, runs, or failed within `RETRY_MS`. */
-  start(): void
+  /**
+   * Starts the calibration, unless it ran already, runs, or failed within `RETRY_MS`. `allow` is
+   * asked before each call (the app's upstream budget): a call it refuses is not sent, and a round
+   * with no answer ends the calibration as failed.
+   */
+  start(allow?: () => Promise<boolean>): void
   /** The calibration in flight, if any (tests and shutdown await it). */
   readonly running: Promise<void> | null
 }
@@ -43,6 +47,15 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
   let running: Promise<void> | null = null
   let done = false
   let failedAt = -Infinity
+  let allowed: () => Promise<boolean> = async () => true
+
+  /** One ping, observed like any other of Clerk's answers; false when not allowed, failed or without `Date`. */
+  async function send(): Promise<boolean> {
+    if (!(await allowed().catch(() => false))) return false
+    const answer = await ping().catch(() => null)
+    if (answer) clock.observeStamp(answer.sentAt, answer.receivedAt, answer.dateMs)
+    return answer !== null
+  }
 
   async function round(window: number, pings: number): Promise<boolean> {
     const lead = clock.lead()
@@ -55,19 +68,14 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
     const answers = await Promise.all(
       Array.from({ length: pings }, async (_, i) => {
         await sleep(systemClock, Math.max(0, start + (i + 1) * step - now()))
-        const answer = await ping().catch(() => null)
-        if (answer) clock.observeStamp(answer.sentAt, answer.receivedAt, answer.dateMs)
-        return answer !== null
+        return send()
       }),
     )
     return answers.some(Boolean)
   }
 
   async function calibrate(): Promise<void> {
-    if (!clock.lead()) {
-      const answer = await ping().catch(() => null)
-      if (answer) clock.observeStamp(answer.sentAt, answer.receivedAt, answer.dateMs)
-    }
+    if (!clock.lead()) await send()
     let window = 1_000
     for (const pings of PINGS) {
       if (!(await round(window, pings))) {
@@ -80,8 +88,9 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
   }
 
   return {
-    start() {
+    start(allow) {
       if (done || running || now() - failedAt < RETRY_MS) return
+      if (allow) allowed = allow
       running = calibrate().finally(() => {
         running = null
       })

@@ -2,6 +2,7 @@ import { ProxyError } from './errors.js'
 import type { RefreshJob } from './job.js'
 import { STORE_KEYS } from './keys.js'
 import type { StoreSecrets } from './secrets.js'
+import type { RefreshStore } from './store.js'
 
 export interface RateLimits {
   /** Upstream calls per session per window. @default 20 */
@@ -25,6 +26,13 @@ export interface LimitsDeps {
   rateLimit: Required<RateLimits> | null
   budget: UpstreamBudget | null
 }
+
+/** One window's counter of `subject` (hashed: no session id or IP in the store's keys). */
+const windowKey = async (secrets: StoreSecrets, prefix: string, subject: string, window: number) =>
+  `${prefix}${await secrets.hash(subject)}:${window}`
+
+/** The calibration's calls are sent while a window's count is below this share of the budget. */
+const CALIBRATION_SHARE = 0.75
 
 /** Clients refused in the same window come back spread over this many more seconds. */
 const CLIENT_SPREAD_S = 5
@@ -52,7 +60,7 @@ export function createLimits(deps: LimitsDeps): (job: RefreshJob) => Promise<voi
 
   async function count(job: RefreshJob, limit: Limit): Promise<void> {
     const window = Math.floor(now() / limit.windowMs)
-    const key = `${limit.key}${await secrets.hash(limit.subject)}:${window}`
+    const key = await windowKey(secrets, limit.key, limit.subject, window)
     if ((await job.store.increment(key, limit.windowMs)) <= limit.max) return
     const left = (window + 1) * limit.windowMs - now()
     // Spread: clients refused together must not all come back in the same second.
@@ -81,5 +89,24 @@ export function createLimits(deps: LimitsDeps): (job: RefreshJob) => Promise<voi
         reason: 'upstream_budget',
       })
     }
+  }
+}
+
+/**
+ * The clock calibration's share of the app's budget (`calibrate.ts`): one of its calls to Clerk
+ * is sent only while this window's count stands below three quarters of the budget, and then
+ * counted like a refresh; refreshes keep the last quarter. Thirty calls per instance, a fleet
+ * starting at once would otherwise spend Clerk's quota on the clock; a single instance on a
+ * development key (a budget of 50) still calibrates in full. Without a budget, every call is allowed.
+ */
+export function createBudgetShare(deps: Pick<LimitsDeps, 'secrets' | 'now' | 'budget'>): (store: RefreshStore) => Promise<boolean> {
+  const { secrets, now, budget } = deps
+  return async (store) => {
+    if (!budget) return true
+    const window = Math.floor(now() / budget.windowMs)
+    const key = await windowKey(secrets, STORE_KEYS.budget, 'budget', window)
+    if (Number((await store.get(key)) ?? 0) >= budget.max * CALIBRATION_SHARE) return false
+    await store.increment(key, budget.windowMs)
+    return true
   }
 }

@@ -95,7 +95,8 @@ export interface RefreshHandlerOptions {
   /**
    * Calls to Clerk allowed per window, across every instance sharing `store`: past it, 429 with a
    * `Retry-After` spread over the next window, instead of Clerk answering 429 to everyone at once.
-   * `false`: no budget.
+   * The clock calibration's calls (`GET /v1/jwks`) count too, sent only while a window is less
+   * than three quarters spent. `false`: no budget.
    * @default { max: 500, windowMs: 10_000 } with a `pk_live_` key (half of Clerk's production quota), 50 otherwise
    */
   upstreamBudget?: UpstreamBudget | false

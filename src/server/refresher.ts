@@ -8,7 +8,7 @@ import { createEarlyRefresh, type EarlyRefresh } from './earlyRefresh.js'
 import { ProxyError } from './errors.js'
 import { createHold } from './hold.js'
 import type { RefreshJob, RefreshOutcome } from './job.js'
-import { createLimits, type RateLimits, type UpstreamBudget } from './limits.js'
+import { createBudgetShare, createLimits, type RateLimits, type UpstreamBudget } from './limits.js'
 import { createReplay } from './replay.js'
 import type { StoreSecrets } from './secrets.js'
 import type { Upstream } from './upstream.js'
@@ -65,6 +65,9 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
   const early = createEarlyRefresh({ policy: deps.earlyRefresh, now, patienceMs, hold, clock })
   const once = createClaims({ secrets, now, random: deps.random, claimTtlMs: deps.claimTtlMs, patienceMs })
   const checkLimits = createLimits({ secrets, now, random: deps.random, rateLimit: deps.rateLimit, budget: deps.budget })
+  // The calibration's calls to Clerk come out of the app's budget too, three quarters of a window at most.
+  const budgetShare = createBudgetShare({ secrets, now, budget: deps.budget })
+  const calibrate = (job: RefreshJob) => deps.calibration?.start(() => budgetShare(job.store))
   // Each call to Clerk tells where its clock stood, timed by the call's own send (not by a wait
   // on a claim or on another instance's result).
   const call = createCall(deps.upstream, replay, now, {
@@ -80,7 +83,7 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
       // told its tokens live that much longer.
       const late = sentAt - job.token.expiresAt * 1000
       if (late <= (clock.lead()?.high ?? 0) + REFUSAL_SLACK_MS) clock.observe(late, Infinity)
-      deps.calibration?.start()
+      calibrate(job)
     },
   })
 
@@ -100,7 +103,7 @@ export function createRefresher(deps: RefresherDeps): (job: RefreshJob) => Promi
   }
 
   return async function refresh(job) {
-    if (early.refusing()) deps.calibration?.start()
+    if (early.refusing()) calibrate(job)
     const stored = await replay.find(job).catch(() => null)
     if (stored) return { result: stored, replayed: true, coalesced: false }
     return early

@@ -251,6 +251,22 @@ describe('the hold at expiry', () => {
     expect(clerkTime - sentAt, `answered after ${receivedAt - sentAt} ms`).toBeLessThanOrEqual(LATENCY_MS + 150)
   })
 
+  it("the calibration's calls come out of upstreamBudget: a budget of 12 leaves it 8 (below three quarters, with the refused refresh counted), and the refreshes the rest", async () => {
+    // An hour's window: the test does not straddle two.
+    const budget = { max: 12, windowMs: 3_600_000 }
+    const s = (stack = await startStack({ upstreamBudget: budget }, { unexpiredTokens: 'refuse', tokenLifetimeSeconds: 10 }))
+    s.clerk.setFaults({ latencyMs: LATENCY_MS })
+    const answer = await refresh(s, s.sessionAged(0))
+    expect(answer.status).toBe(503)
+    await sleep(3_000) // the calibration's rounds would be over
+    // The key cache's own call, and the calibration's 8 of its 30.
+    const jwksCalls = s.clerk.requests().filter((r) => r.path === '/v1/jwks').length
+    expect(jwksCalls).toBe(1 + (budget.max * 3) / 4 - 1)
+    // The last quarter is the refreshes': an expired token is still refreshed.
+    const expired = await refresh(s, s.sessionAged(11_000))
+    expect(expired.status).toBe(200)
+  })
+
   it('holdMs: 0 answers 503 not_yet_expired as before, and says nothing of a hold', async () => {
     const { s, learning } = await refusingStack({ holdMs: 0 })
     expect(learning.headers.get('session-keeper-hold')).toBeNull()

@@ -7,6 +7,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createCalibration, type ClerkPing } from '../../src/server/calibrate.js'
 import { createClerkClock } from '../../src/server/clerkClock.js'
+import { createBudgetShare } from '../../src/server/limits.js'
+import type { StoreSecrets } from '../../src/server/secrets.js'
+import { createMemoryStore } from '../../src/server/store.js'
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: Date.UTC(2026, 11, 1, 12) + 317 })
@@ -39,6 +42,9 @@ function firstCall(tau: number) {
   clock.observeStamp(sentAt, sentAt + 100, Math.floor((sentAt - tau) / 1000) * 1000)
   return clock
 }
+
+/** Keys in the clear: WebCrypto's HMAC resolves on a thread of its own, outside the fake time. */
+const plainSecrets = { hash: async (...parts: string[]) => parts.join(':') } as StoreSecrets
 
 describe('calibrating the lead against Clerk’s second', () => {
   it.each([-480, 0, 137, 555, 990])('lead %i ms: 30 calls, and the low end ends within 10 ms below it', async (tau) => {
@@ -107,5 +113,45 @@ describe('calibrating the lead against Clerk’s second', () => {
     calibration.start()
     await vi.advanceTimersByTimeAsync(5_000)
     expect(fake.calls()).toBe(30) // done: never again
+  })
+
+  it("takes its calls out of the app's upstream budget, three quarters of a window at most: a fleet starting at once does not spend Clerk's quota on the clock", async () => {
+    const budget = { max: 40, windowMs: 10_000 }
+    const store = createMemoryStore({ now: () => Date.now() })
+    const share = createBudgetShare({ secrets: plainSecrets, now: () => Date.now(), budget })
+    // Three instances starting together, one store: their calibrations share the window's half.
+    const fakes = [clerk(137, 50), clerk(137, 50), clerk(137, 50)]
+    for (const fake of fakes) createCalibration(firstCall(137), fake.ping, () => Date.now()).start(() => share(store))
+    await vi.advanceTimersByTimeAsync(5_000)
+    const calls = fakes.map((fake) => fake.calls())
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(budget.max * 0.75)
+    // Counted like refreshes: the window's counter holds them, so refreshes have the last quarter.
+    const all = await Promise.all(Array.from({ length: budget.max }, () => share(store)))
+    expect(all.every((allowed) => !allowed)).toBe(true)
+    // Without a budget, nothing is held back: 30 calls.
+    const free = clerk(137, 50)
+    const unbudgeted = createBudgetShare({ secrets: plainSecrets, now: () => Date.now(), budget: null })
+    createCalibration(firstCall(137), free.ping, () => Date.now()).start(() => unbudgeted(store))
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(free.calls()).toBe(30)
+  })
+
+  it('a call the budget refuses is not sent; a round with none answered fails the calibration, tried again a minute later', async () => {
+    const clock = firstCall(137)
+    const fake = clerk(137, 50)
+    let left = 0
+    const calibration = createCalibration(clock, fake.ping, () => Date.now())
+    calibration.start(async () => left-- > 0)
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(fake.calls()).toBe(0)
+    expect(calibration.running).toBeNull()
+    left = 1_000
+    calibration.start(async () => left-- > 0)
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(fake.calls()).toBe(0) // failed within the minute
+    await vi.advanceTimersByTimeAsync(60_000)
+    calibration.start(async () => left-- > 0)
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(fake.calls()).toBe(30)
   })
 })
