@@ -8,6 +8,12 @@ import type { Engine, Placement, Session, SessionOptions, Tab } from './types.js
  * downloaded). One browser per engine; a session is a BiDi user context (its own cookie jar,
  * storage, channel and locks). Tabs opened `back` are real background tabs: Firefox hides them.
  * Cannot crash a tab (no BiDi command kills a content process): `crash()` closes it.
+ *
+ * What an ESR's BiDi implements differs by release: Firefox 140 ESR answers "unknown command" to
+ * `emulation.setNetworkConditions` (puppeteer's `setOfflineMode`) and to
+ * `emulation.setScreenOrientationOverride` (sent with every `setViewport`). The first is probed
+ * at launch (`can.offline`: the tests then make the app's server drop requests, as in WebKit);
+ * the second is tolerated, since `browsingContext.setViewport`, sent with it, does the resizing.
  */
 export async function launchFirefoxEngine(): Promise<Engine> {
   const browser: Browser = await puppeteer.launch({
@@ -22,7 +28,7 @@ export async function launchFirefoxEngine(): Promise<Engine> {
   const engine: Engine = {
     name: 'firefox',
     version,
-    can: { crash: false, offline: true, anyViewport: true },
+    can: { crash: false, offline: await supportsOffline(browser), anyViewport: true },
     async newSession(options) {
       const session = await newFirefoxSession(engine, await browser.createBrowserContext(), options)
       sessions.add(session)
@@ -41,6 +47,31 @@ export async function launchFirefoxEngine(): Promise<Engine> {
   return engine
 }
 
+/** A BiDi command this Firefox does not implement (the error puppeteer passes on). */
+const isUnknownCommand = (error: unknown) => error instanceof Error && /unknown command/i.test(error.message)
+
+/** Whether `setOfflineMode` works here: tried once, on a page of a context of its own. */
+async function supportsOffline(browser: Browser): Promise<boolean> {
+  const context = await browser.createBrowserContext()
+  try {
+    const page = await context.newPage()
+    await page.setOfflineMode(false)
+    return true
+  } catch (error) {
+    if (isUnknownCommand(error)) return false
+    throw error
+  } finally {
+    await context.close().catch(() => {})
+  }
+}
+
+/** `page.setViewport`, tolerating an unimplemented screen-orientation override (see above). */
+async function setViewport(page: Page, viewport: { width: number; height: number }): Promise<void> {
+  await page.setViewport(viewport).catch((error: unknown) => {
+    if (!isUnknownCommand(error)) throw error
+  })
+}
+
 async function newFirefoxSession(engine: Engine, context: BrowserContext, options: SessionOptions = {}): Promise<Session> {
   const tabs: FirefoxTab[] = []
   let offline = false
@@ -56,7 +87,7 @@ async function newFirefoxSession(engine: Engine, context: BrowserContext, option
         actual === 'window'
           ? await context.newPage({ type: 'window' })
           : await context.newPage({ type: 'tab', background: actual === 'back' })
-      if (options.viewport) await page.setViewport(options.viewport)
+      if (options.viewport) await setViewport(page, options.viewport)
       if (offline) await page.setOfflineMode(true)
       const tab = new FirefoxTab(page, tabs.length, actual)
       tabs.push(tab)
@@ -114,7 +145,7 @@ class FirefoxTab implements Tab {
   }
 
   async setViewport(width: number, height: number): Promise<number> {
-    await this.page.setViewport({ width, height })
+    await setViewport(this.page, { width, height })
     return this.evaluate(() => innerWidth)
   }
 
