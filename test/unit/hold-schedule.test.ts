@@ -164,6 +164,27 @@ describe('the hold against a Clerk a round trip away (100 ms to Clerk and back)'
     for (const [i, sends] of holds.entries()) if (refusals[i]! > 0) expect(sends.at(-1)! - tau).toBeLessThanOrEqual(100 + 4)
   })
 
+  it.each([
+    1, 2, 3,
+  ])('a way in that varies by up to 40 ms, 100 ms round trip (sequence %i): the halving does not keep refusing', async (seed) => {
+    const clock = createClerkClock()
+    const hold = createHold({ clock, now: () => Date.now(), holdMs: 2_000, maxHeld: 10 })
+    clock.observe(100, 140) // what a calibration leaves
+    let i = 0
+    const tau = () => 120 + 40 * ((Math.sin(++i * seed) + 1) / 2)
+    const holds: number[][] = []
+    for (let n = 0; n < 30; n++) holds.push(await holdOnce(clock, tau, n, { hold, roundTripMs: 100 }))
+    const refusals = holds.map((sends) => sends.length - 1)
+    const lateness = holds.map((sends) => Math.round(sends.at(-1)! - 120))
+    console.log(
+      `hold schedule, lead 120–160 ms, 100 ms round trip (${seed}): refusals ${refusals.join('')}, accepted ms past 120: ${lateness.join(' ')}`,
+    )
+    // A refusal re-opens the interval past the longest way in seen: the refusals stop.
+    expect(refusals.slice(15)).toEqual(refusals.slice(15).map(() => 0))
+    expect(refusals.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(8)
+    for (const late of lateness.slice(15)) expect(late).toBeLessThanOrEqual(40 + 16 + 4)
+  })
+
   it('an interval of a second still walks in quarters, each refusal back before the next step', async () => {
     const clock = createClerkClock()
     clock.observe(0, 1_000)
