@@ -85,25 +85,34 @@ export function createHold(deps: HoldDeps): Hold {
 
   const expiry = (job: RefreshJob) => job.token.expiresAt * 1000
 
+  /**
+   * When to send a held request for a token expiring at `exp`, after `refusals` in this hold. A
+   * refusal raises the low end to where the last send was, so the next step is the same size. A
+   * step is taken only if its refusal comes back before the interval ends. Where the end is nearer
+   * than a round trip to Clerk, the interval is halved instead, once per hold and only before any
+   * refusal: sent at the middle, the token comes a half earlier, or the refusal costs this hold
+   * one round trip past the end, once. A width left as it is would cost every refresh from then on
+   * twice: the release waits for its end, and the browser, told Clerk's clock by its low end,
+   * takes tokens for expired that much early. Otherwise: just past the end.
+   */
+  function sendAt(exp: number, lead: { low: number; high: number }, refusals: number): number {
+    const end = exp + lead.high
+    const width = lead.high - lead.low
+    const sendsLeft = MAX_SENDS - refusals
+    if (width > CONVERGED_MS && sendsLeft > 1) {
+      const step = Math.max(now(), Math.round(exp + lead.low + width / sendsLeft))
+      if (step + roundTrip < end) return step
+      const middle = Math.max(now(), Math.round(exp + lead.low + width / 2))
+      if (refusals === 0 && middle < end) return middle
+    }
+    return end + RELEASE_MARGIN_MS
+  }
+
   async function hold(job: RefreshJob, attempt: () => Promise<RefreshOutcome>, signal: AbortSignal): Promise<RefreshOutcome> {
     for (let refusals = 0; ; ) {
       const lead = clock.lead()
       if (!lead) throw new ProxyError(503, 'not_yet_expired', "Clerk's clock is not known", { 'Retry-After': '1' })
-      // A refusal raises the low end to where the last send was, so the next step is the same size.
-      // A step is taken only if its refusal comes back before the interval ends. Where the end is
-      // nearer than a round trip to Clerk, the interval is halved instead, once per hold and only
-      // before any refusal: sent at the middle, the token comes a half earlier, or the refusal
-      // costs this hold one round trip past the end, once. A width left as it is would cost every
-      // refresh from then on twice: the release waits for its end, and the browser, told Clerk's
-      // clock by its low end, takes tokens for expired that much early.
-      const sendsLeft = MAX_SENDS - refusals
-      const end = expiry(job) + lead.high
-      const wide = lead.high - lead.low > CONVERGED_MS && sendsLeft > 1
-      const stepAt = Math.max(now(), Math.round(expiry(job) + lead.low + (lead.high - lead.low) / sendsLeft))
-      const probeAt =
-        stepAt + roundTrip < end ? stepAt : refusals === 0 ? Math.max(now(), Math.round(expiry(job) + (lead.low + lead.high) / 2)) : end
-      const probe = wide && probeAt < end
-      await sleep(systemClock, Math.max(0, (probe ? probeAt : end + RELEASE_MARGIN_MS) - now()), signal)
+      await sleep(systemClock, Math.max(0, sendAt(expiry(job), lead, refusals) - now()), signal)
       // Clerk's refresh or refusal is observed by the call itself (`call.ts`), at its own send.
       const sentAt = now()
       const answered = () => {
