@@ -17,13 +17,16 @@ const RETRY_MS = 60_000
 /** Time to schedule the first call of a round. */
 const LEAD_IN_MS = 20
 
+/** Whether one more call to Clerk may go out now (the app's upstream budget). */
+type Allow = () => Promise<boolean>
+
 export interface Calibration {
   /**
    * Starts the calibration, unless it ran already, runs, or failed within `RETRY_MS`. `allow` is
    * asked before each call (the app's upstream budget): a call it refuses is not sent, and a round
    * with no answer ends the calibration as failed.
    */
-  start(allow?: () => Promise<boolean>): void
+  start(allow?: Allow): void
   /** The calibration in flight, if any (tests and shutdown await it). */
   readonly running: Promise<void> | null
 }
@@ -47,17 +50,16 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
   let running: Promise<void> | null = null
   let done = false
   let failedAt = -Infinity
-  let allowed: () => Promise<boolean> = async () => true
 
-  /** One ping, observed like any other of Clerk's answers; false when not allowed, failed or without `Date`. */
-  async function send(): Promise<boolean> {
-    if (!(await allowed().catch(() => false))) return false
+  /** One ping if `allow` lets it go, observed like any other of Clerk's answers; false when not sent, failed or without `Date`. */
+  async function send(allow: Allow): Promise<boolean> {
+    if (!(await allow().catch(() => false))) return false
     const answer = await ping().catch(() => null)
     if (answer) clock.observeStamp(answer.sentAt, answer.receivedAt, answer.dateMs)
     return answer !== null
   }
 
-  async function round(window: number, pings: number): Promise<boolean> {
+  async function round(window: number, pings: number, allow: Allow): Promise<boolean> {
     const lead = clock.lead()
     if (!lead) return false
     // Clerk's clock turns a second at local `K·1000 + τ`, and τ ∈ (low, low + window]: calls at
@@ -68,17 +70,17 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
     const answers = await Promise.all(
       Array.from({ length: pings }, async (_, i) => {
         await sleep(systemClock, Math.max(0, start + (i + 1) * step - now()))
-        return send()
+        return send(allow)
       }),
     )
     return answers.some(Boolean)
   }
 
-  async function calibrate(): Promise<void> {
-    if (!clock.lead()) await send()
+  async function calibrate(allow: Allow): Promise<void> {
+    if (!clock.lead()) await send(allow)
     let window = 1_000
     for (const pings of PINGS) {
-      if (!(await round(window, pings))) {
+      if (!(await round(window, pings, allow))) {
         failedAt = now()
         return
       }
@@ -88,10 +90,9 @@ export function createCalibration(clock: ClerkClock, ping: ClerkPing, now: () =>
   }
 
   return {
-    start(allow) {
+    start(allow = async () => true) {
       if (done || running || now() - failedAt < RETRY_MS) return
-      if (allow) allowed = allow
-      running = calibrate().finally(() => {
+      running = calibrate(allow).finally(() => {
         running = null
       })
     },
