@@ -15,6 +15,7 @@
 import { parseArgs } from 'node:util'
 import { type EngineName, launchEngine } from '../browser/drivers/index.js'
 import { counts, openTabs } from '../browser/harness.js'
+import type { RefreshRecord } from '../helpers/app.js'
 import { sleep } from '../helpers/time.js'
 import { percentile } from './percentile.js'
 
@@ -113,12 +114,7 @@ for (const row of lateRows) console.log(row)
  * that waited for it was asked, when the request reached the proxy, when the proxy answered, and
  * when the last call waiting was answered.
  */
-function printTimeline(
-  name: string,
-  requests: { at: number; token: string; answeredAt?: number; status: number }[],
-  calls: { w: number; at: number }[],
-  learnedAt: number,
-) {
+function printTimeline(name: string, requests: RefreshRecord[], calls: { w: number; at: number }[], learnedAt: number) {
   const expOf = (raw: string) => JSON.parse(Buffer.from(raw.split('.')[1]!, 'base64url').toString()).exp * 1000
   console.log(`\n[${name}] refuse: ms from the old token's exp | first asked | at proxy | proxy answered | last answered | longest wait`)
   for (const r of requests.filter((r) => r.status === 200 && r.at >= learnedAt && r.token)) {
