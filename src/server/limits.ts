@@ -31,6 +31,9 @@ export interface LimitsDeps {
 const windowKey = async (secrets: StoreSecrets, prefix: string, subject: string, window: number) =>
   `${prefix}${await secrets.hash(subject)}:${window}`
 
+/** The app's one budget counter: the refreshes and the calibration count in the same one. */
+const BUDGET_COUNTER = { key: STORE_KEYS.budget, subject: 'budget' } as const
+
 /** The calibration's calls are sent while a window's count is below this share of the budget. */
 const CALIBRATION_SHARE = 0.75
 
@@ -81,8 +84,7 @@ export function createLimits(deps: LimitsDeps): (job: RefreshJob) => Promise<voi
     if (budget) {
       const spreadS = Math.ceil(budget.windowMs / 1000)
       await count(job, {
-        key: STORE_KEYS.budget,
-        subject: 'budget',
+        ...BUDGET_COUNTER,
         ...budget,
         spreadS,
         name: "the app's upstream budget",
@@ -104,7 +106,7 @@ export function createBudgetShare(deps: Pick<LimitsDeps, 'secrets' | 'now' | 'bu
   return async (store) => {
     if (!budget) return true
     const window = Math.floor(now() / budget.windowMs)
-    const key = await windowKey(secrets, STORE_KEYS.budget, 'budget', window)
+    const key = await windowKey(secrets, BUDGET_COUNTER.key, BUDGET_COUNTER.subject, window)
     if (Number((await store.get(key)) ?? 0) >= budget.max * CALIBRATION_SHARE) return false
     await store.increment(key, budget.windowMs)
     return true
