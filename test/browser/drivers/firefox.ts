@@ -65,11 +65,22 @@ async function supportsOffline(browser: Browser): Promise<boolean> {
   }
 }
 
-/** `page.setViewport`, tolerating an unimplemented screen-orientation override (see above). */
+/**
+ * `page.setViewport`, tolerating an unimplemented screen-orientation override (see above). puppeteer
+ * sends both commands together and rejects on the first error, before `browsingContext.setViewport`
+ * has been answered: the resize is then waited for here (`innerWidth`), or the page would be read
+ * at its old width (1200 instead of 390 px, once in three runs).
+ */
 async function setViewport(page: Page, viewport: { width: number; height: number }): Promise<void> {
-  await page.setViewport(viewport).catch((error: unknown) => {
-    if (!isUnknownCommand(error)) throw error
-  })
+  const tolerated = await page.setViewport(viewport).then(
+    () => false,
+    (error: unknown) => {
+      if (!isUnknownCommand(error)) throw error
+      return true
+    },
+  )
+  if (tolerated)
+    await pollUntil(() => page.evaluate((width) => innerWidth === width, viewport.width), 5_000, `innerWidth ${viewport.width}`)
 }
 
 async function newFirefoxSession(engine: Engine, context: BrowserContext, options: SessionOptions = {}): Promise<Session> {
