@@ -150,6 +150,20 @@ describe('the hold at expiry', () => {
     expect(bodies.filter((b) => b.replayed !== true)).toHaveLength(1)
   })
 
+  it("a leaked token with a made-up refresh cookie does not join the victim's held request: it gets nothing of the victim's token", async () => {
+    const { s } = await refusingStack()
+    const session = s.sessionAged((LIFETIME_S - 1) * 1000)
+    const victim = refresh(s, session)
+    await sleep(50) // the victim's request is held
+    const attacker = await refresh(s, { ...session, refreshToken: 'made-up' })
+    const text = await attacker.text()
+    const ok = await victim
+    expect(ok.status).toBe(200)
+    expect(attacker.status).not.toBe(200)
+    expect(attacker.headers.getSetCookie()).toEqual([])
+    expect(text).not.toContain((await ok.json()).jwt)
+  })
+
   it('a retry after the held answer was lost gets the same token, without calling Clerk', async () => {
     const { s } = await refusingStack()
     const session = s.sessionAged((LIFETIME_S - 1) * 1000)
