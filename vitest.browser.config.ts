@@ -7,7 +7,7 @@ import { selectedEngines } from './test/browser/drivers/index.js'
  * the WebKit driver starts itself). Every scenario is written once and runs in each engine: one
  * project per engine, three test files at a time (three browsers; the tests mostly wait on token
  * lifetimes). `ENGINES=firefox,webkit` narrows the run; `BROWSERS_IN_TURN=1` runs one file at a
- * time (for timings undisturbed by other browsers).
+ * time. The timings (`test/browser/timing/`) are not here: `npm run test:timing` runs them alone.
  */
 const workers = process.env.BROWSERS_IN_TURN === '1' ? 1 : 3
 
@@ -20,6 +20,7 @@ export default defineConfig({
       test: {
         name,
         include: ['test/browser/**/*.test.ts'],
+        exclude: ['test/browser/timing/**'], // timings run alone: vitest.timing.config.ts
         environment: 'node',
         env: { ENGINES: name },
         testTimeout: 120_000,
