@@ -1,5 +1,5 @@
 /**
- * npx tsx test/bench/receive.ts [--engine chromium,firefox] [--tabs 10] [--seconds 30] [--cookie-events on|off]
+ * npx tsx test/bench/receive.ts [--engine chromium,firefox] [--tabs 10] [--seconds 30] [--cookie-events on|off] [--latency 0] [--probe]
  * — where a receiving tab's time goes (issue 19's propagation goal): the built `<script>` bundle
  * in 1 front and N − 1 hidden tabs, 4 s tokens, Clerk accepting early refreshes. Every channel
  * listener, and every Cookie Store `change` listener, is wrapped in each page: how long the
@@ -10,8 +10,12 @@
  * received. Then the propagation (the refreshing tab holding the token to the last tab holding
  * it) against a raw BroadcastChannel fan-out, as `npm run bench` measures both. `--cookie-events
  * off` hides the Cookie Store API's `change` from the agent (it then polls `document.cookie`, as
- * in Firefox and WebKit): the A/B of what the cookie change costs the propagation. Bounded:
- * `--seconds` plus start-up, per engine.
+ * in Firefox and WebKit): the A/B of what the cookie change costs the propagation. Per token
+ * message received by every tab: its delivery to the last tab and the end of that tab's handling;
+ * the refreshing tab's own work after its post; with `--probe`, a bare number posted on a channel
+ * of its own right after each token, whose delivery to the last tab is a raw fan-out at that very
+ * moment (the answer and its cookies going through the browser). `--latency` sets the emulator's
+ * per-call latency (0 by default). Bounded: `--seconds` plus start-up, per engine.
  */
 import { parseArgs } from 'node:util'
 import { type EngineName, launchEngine } from '../browser/drivers/index.js'
@@ -25,9 +29,14 @@ const { values } = parseArgs({
     tabs: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '30' },
     'cookie-events': { type: 'string', default: 'on' },
+    /** The emulator's latency per call (ms). */
+    latency: { type: 'string', default: '0' },
+    /** With each refreshed token, the refreshing tab posts a bare number on a channel of its own. */
+    probe: { type: 'boolean', default: false },
   },
 })
 const COOKIE_EVENTS = values['cookie-events'] !== 'off'
+const PROBE = values.probe === true
 
 const HEAD = `
   window.__handled = []; window.__kinds = {}; window.__cookieHandled = [];
@@ -55,19 +64,30 @@ const HEAD = `
       const kind = data.type + (data.cause ? ':' + data.cause : '') + (data.code ? ':' + data.code + ':' + String(data.message).slice(0, 80) : '');
       window.__kinds[kind] = (window.__kinds[kind] || 0) + 1;
       if (data.type === 'token' && data.cause === 'refresh')
-        window.__handled.push({ ms: end - start, lagMs: performance.timeOrigin + start - data.__sentAt });
+        window.__handled.push({ ms: end - start, lagMs: performance.timeOrigin + start - data.__sentAt, sentAt: data.__sentAt });
     }, options);
   };
+  window.__probe = [];
+  const probe = new BroadcastChannel('receive-probe');
+  probe.onmessage = (e) => window.__probe.push({ sentAt: e.data, lagMs: performance.timeOrigin + performance.now() - e.data });
   const post = BroadcastChannel.prototype.postMessage;
   BroadcastChannel.prototype.postMessage = function (message) {
     if (message && message.type === 'token') message.__sentAt = performance.timeOrigin + performance.now();
-    return post.call(this, message);
+    const result = post.call(this, message);
+    if (message && message.type === 'token' && message.cause === 'refresh' && ${PROBE}) post.call(probe, message.__sentAt);
+    if (message && message.type === 'token' && message.cause === 'refresh') {
+      const at = performance.now(); const mc = new MessageChannel();
+      mc.port1.onmessage = () => { (window.__leaderBusy = window.__leaderBusy || []).push(performance.now() - at); mc.port1.close(); };
+      mc.port2.postMessage(0);
+    }
+    return result;
   };
 `
 
 interface Handled {
   ms: number
   lagMs: number
+  sentAt: number
 }
 const f = (ms: number) => ms.toFixed(2)
 
@@ -75,6 +95,7 @@ const rows: string[] = []
 for (const name of values.engine!.split(',') as EngineName[]) {
   // No proxy rate limit: with 4 s tokens a long run passes its 20 calls per session and minute.
   const app = await startApp({ tokenLifetimeSeconds: 4, unexpiredTokens: 'accept' }, { head: HEAD }, { rateLimit: false })
+  if (Number(values.latency) > 0) app.clerk.setFaults({ latencyMs: Number(values.latency) })
   const engine = await launchEngine(name)
   try {
     const session = await engine.newSession()
@@ -90,7 +111,14 @@ for (const name of values.engine!.split(',') as EngineName[]) {
             __cookieHandled: number[]
             __adopted: Adopted[]
           }
-          return { handled: w.__handled, kinds: w.__kinds, cookie: w.__cookieHandled, adopted: w.__adopted }
+          return {
+            handled: w.__handled,
+            kinds: w.__kinds,
+            cookie: w.__cookieHandled,
+            adopted: w.__adopted,
+            probe: (w as unknown as { __probe: { sentAt: number; lagMs: number }[] }).__probe,
+            busy: (w as unknown as { __leaderBusy?: number[] }).__leaderBusy ?? [],
+          }
         }),
       ),
     )
@@ -100,6 +128,24 @@ for (const name of values.engine!.split(',') as EngineName[]) {
     const ms = handled.map((h) => h.ms)
     const lag = handled.map((h) => h.lagMs)
     const cookie = reports.flatMap((r) => r.cookie)
+    // Per message received by every other tab: its delivery to the last tab, and the end of the
+    // last tab's handling (both from the post): the fan-out itself against what the tabs add.
+    const byMessage = new Map<number, Handled[]>()
+    for (const h of handled) byMessage.set(h.sentAt, [...(byMessage.get(h.sentAt) ?? []), h])
+    const whole = [...byMessage.values()].filter((list) => list.length === pages.length - 1)
+    const lastDelivered = whole.map((list) => Math.max(...list.map((h) => h.lagMs)))
+    // The refreshing tab's own work after its post (to the end of its task), and, with `--probe`,
+    // a bare number posted right after each token: its delivery to the last tab is the fan-out
+    // at that moment, with a refresh's answer and its cookies going through the browser.
+    const busy = reports.flatMap((r) => r.busy)
+    const probes = reports.flatMap((r) => r.probe)
+    const lastProbe = whole.map((list) => Math.max(...probes.filter((p) => p.sentAt === list[0]!.sentAt).map((p) => p.lagMs)))
+    if (PROBE)
+      console.log(
+        `[${name}] per token, ms: the token's last delivery / the probe's: ${whole.map((list, i) => `${f(Math.max(...list.map((h) => h.lagMs)))}/${f(lastProbe[i]!)}`).join(' ')}`,
+      )
+    const probeCell = PROBE ? `${f(percentile(lastProbe, 0.5))} ms` : '—'
+    const lastHandled = whole.map((list) => Math.max(...list.map((h) => h.lagMs + h.ms)))
     // From the second token on: the first ones are the tabs' start-up.
     const firstIat = Math.min(...reports[0]!.adopted.map((a) => a.iat))
     const propagation = propagationTimes(
@@ -115,7 +161,7 @@ for (const name of values.engine!.split(',') as EngineName[]) {
     for (const r of reports) for (const [kind, n] of Object.entries(r.kinds)) kinds[kind] = (kinds[kind] ?? 0) + n
     const cookieCell = cookie.length ? `${cookie.length}: ${f(percentile(cookie, 0.5))} / ${f(percentile(cookie, 0.9))} ms` : '—'
     rows.push(
-      `| ${name} | ${pages.length} | ${COOKIE_EVENTS ? 'on' : 'off'} | ${handled.length} | ${f(percentile(ms, 0.5))} / ${f(percentile(ms, 0.9))} / ${f(Math.max(...ms))} ms | ${f(percentile(lag, 0.5))} / ${f(percentile(lag, 0.9))} ms | ${cookieCell} | ${f(percentile(propagation, 0.5))} / ${f(percentile(propagation, 0.9))} ms (n=${propagation.length}) | ${f(percentile(raw, 0.5))} ms | ${ratio.toFixed(2)} | ${JSON.stringify(kinds)} |`,
+      `| ${name} | ${pages.length} | ${COOKIE_EVENTS ? 'on' : 'off'} | ${handled.length} | ${f(percentile(ms, 0.5))} / ${f(percentile(ms, 0.9))} / ${f(Math.max(...ms))} ms | ${f(percentile(lag, 0.5))} / ${f(percentile(lag, 0.9))} ms | ${f(percentile(lastDelivered, 0.5))} / ${f(percentile(lastHandled, 0.5))} ms (n=${whole.length}) | ${probeCell} | ${f(percentile(busy, 0.5))} ms | ${cookieCell} | ${f(percentile(propagation, 0.5))} / ${f(percentile(propagation, 0.9))} ms (n=${propagation.length}) | ${f(percentile(raw, 0.5))} ms | ${ratio.toFixed(2)} | ${JSON.stringify(kinds)} |`,
     )
     console.log(rows.at(-1))
   } finally {
@@ -124,6 +170,6 @@ for (const name of values.engine!.split(',') as EngineName[]) {
   }
 }
 console.log(
-  `\n| engine | tabs | cookie events | refreshed tokens received | handling p50 / p90 / max | post → listener p50 / p90 | cookie changes handled: p50 / p90 | propagation p50 / p90 | raw fan-out p50 | ÷ | messages received, by kind |\n|---|---|---|---|---|---|---|---|---|---|---|`,
+  `\n| engine | tabs | cookie events | refreshed tokens received | handling p50 / p90 / max | post → listener p50 / p90 | post → last tab's listener, → its end, p50 | a bare probe posted with it, → last tab, p50 | refreshing tab busy after its post, p50 | cookie changes handled: p50 / p90 | propagation p50 / p90 | raw fan-out p50 | ÷ | messages received, by kind |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
 )
 for (const row of rows) console.log(row)
