@@ -52,6 +52,8 @@ const logEntries = (tab: Tab) =>
       iat: Number(li.dataset.iat),
     })),
   )
+/** The tab a log entry names first ("Tab YM53 refreshed …"). */
+const tabOf = (text: string) => /Tab (\w{4})/.exec(text)?.[1]
 const stats = (tab: Tab) =>
   tab.evaluate(
     async () =>
@@ -146,11 +148,23 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
       const shown = entries.map((e) => `${e.at - windowStart} ms ${e.kind}`).join(', ')
       expect(refreshes.length, `the log, from the window's start: ${shown}`).toBeGreaterThanOrEqual(policy === 'accept' ? 4 : 2)
       const listed = refreshes.map((e) => `${e.at - windowStart} ms iat ${e.iat}: ${e.text}`).join('; ')
-      expect(new Set(refreshes.map((e) => e.iat)).size, listed).toBe(refreshes.length) // one refresh per token
+      // One refresh per token. Clerk refusing, a tab opened in this window may not know it yet in
+      // its first cycle (the others tell it when it asks): its request then waits behind the one
+      // the proxy holds for the same token, joins it when its lock wait runs out, and both tabs
+      // log the one answer (one `iat`, one call to Clerk, the same moment). Once at most.
+      const byIat = new Map<number, typeof refreshes>()
+      for (const e of refreshes) byIat.set(e.iat, [...(byIat.get(e.iat) ?? []), e])
+      const joined = [...byIat.values()].filter((group) => group.length > 1)
+      expect(joined.length, listed).toBeLessThanOrEqual(policy === 'refuse' ? 1 : 0)
+      for (const group of joined) {
+        expect(group, listed).toHaveLength(2)
+        expect(Math.abs(group[0]!.at - group[1]!.at), listed).toBeLessThan(200)
+        expect(tabOf(group[0]!.text), listed).not.toBe(tabOf(group[1]!.text))
+      }
       // One refresh at each edge may be on one side only: the emulator counts it when Clerk would
       // answer, the tab logs it when the answer is in (a few ms later).
-      expect(statsAfter.refreshes - statsBefore.refreshes).toBeGreaterThanOrEqual(refreshes.length - 1)
-      expect(statsAfter.refreshes - statsBefore.refreshes).toBeLessThanOrEqual(refreshes.length + 1)
+      expect(statsAfter.refreshes - statsBefore.refreshes).toBeGreaterThanOrEqual(byIat.size - 1)
+      expect(statsAfter.refreshes - statsBefore.refreshes).toBeLessThanOrEqual(byIat.size + 1)
       // Clerk's middleware never had to refresh a token itself, nor to run another handshake.
       expect(statsAfter.middlewareRefreshes - before.middlewareRefreshes).toBe(0)
       expect(statsAfter.handshakes).toBe(signedIn.handshakes)
@@ -158,9 +172,9 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
       // look for them in the whole log, a second later.
       await sleep(1_000)
       const later = await logEntries(others[1]!)
-      for (const refresh of refreshes.slice(0, -1)) {
-        const received = later.filter((e) => e.kind === 'received' && e.iat === refresh.iat)
-        expect(received).toHaveLength(2) // the two other tabs, without a request
+      for (const [iat, refreshedBy] of [...byIat].slice(0, -1)) {
+        const received = later.filter((e) => e.kind === 'received' && e.iat === iat)
+        expect(received).toHaveLength(3 - refreshedBy.length) // the other tabs, without a request
         expect(received.every((e) => /no request/.test(e.text) && /\+\d+ ms after the refresh/.test(e.text))).toBe(true)
       }
       // Every tab's API calls: all signed in by the middleware (a hidden tab calls at its throttled pace).
