@@ -74,8 +74,8 @@ const HEAD = `
   BroadcastChannel.prototype.postMessage = function (message) {
     if (message && message.type === 'token') message.__sentAt = performance.timeOrigin + performance.now();
     const result = post.call(this, message);
-    if (message && message.type === 'token' && message.cause === 'refresh' && ${PROBE}) post.call(probe, message.__sentAt);
     if (message && message.type === 'token' && message.cause === 'refresh') {
+      if (${PROBE}) post.call(probe, message.__sentAt);
       const at = performance.now(); const mc = new MessageChannel();
       mc.port1.onmessage = () => { (window.__leaderBusy = window.__leaderBusy || []).push(performance.now() - at); mc.port1.close(); };
       mc.port2.postMessage(0);
@@ -142,7 +142,7 @@ for (const name of values.engine!.split(',') as EngineName[]) {
     const lastProbe = whole.map((list) => Math.max(...probes.filter((p) => p.sentAt === list[0]!.sentAt).map((p) => p.lagMs)))
     if (PROBE)
       console.log(
-        `[${name}] per token, ms: the token's last delivery / the probe's: ${whole.map((list, i) => `${f(Math.max(...list.map((h) => h.lagMs)))}/${f(lastProbe[i]!)}`).join(' ')}`,
+        `[${name}] per token, ms: the token's last delivery / the probe's: ${lastDelivered.map((ms, i) => `${f(ms)}/${f(lastProbe[i]!)}`).join(' ')}`,
       )
     const probeCell = PROBE ? `${f(percentile(lastProbe, 0.5))} ms` : '—'
     const lastHandled = whole.map((list) => Math.max(...list.map((h) => h.lagMs + h.ms)))
