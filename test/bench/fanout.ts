@@ -5,18 +5,26 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /**
  * The physical limit of cross-tab propagation on this machine: one page posts on a raw
  * BroadcastChannel, the time until the last of the others has it (same pages, same run); 20
- * posts, 50 ms apart.
+ * posts, 50 ms apart. `workMs`: each listener then keeps its tab busy that long (an experiment:
+ * what per-tab work costs the last tab; 0 in `npm run bench`).
  */
-export async function rawFanout(pages: Tab[]): Promise<number[]> {
+export async function rawFanout(pages: Tab[], workMs = 0): Promise<number[]> {
   if (pages.length < 2) return []
   const name = `raw-${Math.random()}`
   await Promise.all(
     pages.map((page) =>
-      page.evaluate((n) => {
-        const w = window as unknown as { __raw: number[] }
-        w.__raw = []
-        new BroadcastChannel(n).onmessage = () => w.__raw.push(performance.timeOrigin + performance.now())
-      }, name),
+      page.evaluate(
+        ({ name: n, work }) => {
+          const w = window as unknown as { __raw: number[] }
+          w.__raw = []
+          new BroadcastChannel(n).onmessage = () => {
+            w.__raw.push(performance.timeOrigin + performance.now())
+            const until = performance.now() + work
+            while (performance.now() < until);
+          }
+        },
+        { name, work: workMs },
+      ),
     ),
   )
   const sentAt: number[] = []

@@ -1,5 +1,6 @@
 /**
- * npx tsx test/bench/receive.ts [--engine chromium,firefox] [--tabs 10] [--seconds 30] [--cookie-events on|off] [--latency 0] [--probe]
+ * npx tsx test/bench/receive.ts [--engine chromium,firefox] [--tabs 10] [--seconds 30] [--cookie-events on|off] [--latency 0]
+ *   [--probe [--probe-delay 0]] [--proxy-cookies on|off] [--raw-work 0]
  * — where a receiving tab's time goes (issue 19's propagation goal): the built `<script>` bundle
  * in 1 front and N − 1 hidden tabs, 4 s tokens, Clerk accepting early refreshes. Every channel
  * listener, and every Cookie Store `change` listener, is wrapped in each page: how long the
@@ -15,7 +16,10 @@
  * the refreshing tab's own work after its post; with `--probe`, a bare number posted on a channel
  * of its own right after each token, whose delivery to the last tab is a raw fan-out at that very
  * moment (the answer and its cookies going through the browser). `--latency` sets the emulator's
- * per-call latency (0 by default). Bounded: `--seconds` plus start-up, per engine.
+ * per-call latency (0 by default); `--probe-delay` posts the probe that long after the token (how
+ * long the slow fan-out lasts); `--proxy-cookies off` answers without `Set-Cookie`; `--raw-work`
+ * keeps each tab of the raw fan-out busy that long per message (what per-tab work costs the last
+ * tab, with nothing of the agent involved). Bounded: `--seconds` plus start-up, per engine.
  */
 import { parseArgs } from 'node:util'
 import { type EngineName, launchEngine } from '../browser/drivers/index.js'
@@ -33,10 +37,17 @@ const { values } = parseArgs({
     latency: { type: 'string', default: '0' },
     /** With each refreshed token, the refreshing tab posts a bare number on a channel of its own. */
     probe: { type: 'boolean', default: false },
+    /** With `--probe`: post it this long after the token instead of right after (ms). */
+    'probe-delay': { type: 'string', default: '0' },
+    /** `off`: the proxy answers without `Set-Cookie` (an A/B of what the cookie change costs). */
+    'proxy-cookies': { type: 'string', default: 'on' },
+    /** The raw fan-out's listeners each keep their tab busy this long (ms): what per-tab work costs the last tab. */
+    'raw-work': { type: 'string', default: '0' },
   },
 })
 const COOKIE_EVENTS = values['cookie-events'] !== 'off'
 const PROBE = values.probe === true
+const PROBE_DELAY = Number(values['probe-delay'])
 
 const HEAD = `
   window.__handled = []; window.__kinds = {}; window.__cookieHandled = [];
@@ -69,13 +80,14 @@ const HEAD = `
   };
   window.__probe = [];
   const probe = new BroadcastChannel('receive-probe');
-  probe.onmessage = (e) => window.__probe.push({ sentAt: e.data, lagMs: performance.timeOrigin + performance.now() - e.data });
+  probe.onmessage = (e) => window.__probe.push({ sentAt: e.data.token, lagMs: performance.timeOrigin + performance.now() - e.data.at });
   const post = BroadcastChannel.prototype.postMessage;
   BroadcastChannel.prototype.postMessage = function (message) {
     if (message && message.type === 'token') message.__sentAt = performance.timeOrigin + performance.now();
     const result = post.call(this, message);
     if (message && message.type === 'token' && message.cause === 'refresh') {
-      if (${PROBE}) post.call(probe, message.__sentAt);
+      const sendProbe = () => post.call(probe, { token: message.__sentAt, at: performance.timeOrigin + performance.now() });
+      if (${PROBE}) ${PROBE_DELAY} > 0 ? setTimeout(sendProbe, ${PROBE_DELAY}) : sendProbe();
       const at = performance.now(); const mc = new MessageChannel();
       mc.port1.onmessage = () => { (window.__leaderBusy = window.__leaderBusy || []).push(performance.now() - at); mc.port1.close(); };
       mc.port2.postMessage(0);
@@ -94,7 +106,8 @@ const f = (ms: number) => ms.toFixed(2)
 const rows: string[] = []
 for (const name of values.engine!.split(',') as EngineName[]) {
   // No proxy rate limit: with 4 s tokens a long run passes its 20 calls per session and minute.
-  const app = await startApp({ tokenLifetimeSeconds: 4, unexpiredTokens: 'accept' }, { head: HEAD }, { rateLimit: false })
+  const proxyOptions = { rateLimit: false as const, ...(values['proxy-cookies'] === 'off' ? { cookies: false as const } : {}) }
+  const app = await startApp({ tokenLifetimeSeconds: 4, unexpiredTokens: 'accept' }, { head: HEAD }, proxyOptions)
   if (Number(values.latency) > 0) app.clerk.setFaults({ latencyMs: Number(values.latency) })
   const engine = await launchEngine(name)
   try {
@@ -122,7 +135,7 @@ for (const name of values.engine!.split(',') as EngineName[]) {
         }),
       ),
     )
-    const raw = await rawFanout(pages)
+    const raw = await rawFanout(pages, Number(values['raw-work']))
     await session.close()
     const handled = reports.flatMap((r) => r.handled)
     const ms = handled.map((h) => h.ms)
