@@ -4,16 +4,18 @@
  * smaller the whole bundle gets, minified (esbuild) and gzipped, without that module's code. A
  * module's figure is what it costs in this bundle, with gzip's sharing across modules counted,
  * so the figures do not add up to the whole. Prints ky's, jwt-decode's and our modules' sums.
+ * `--fetch-for-ky`: also bundles the IIFE (esbuild, minified, gzipped) with ky and with
+ * `fetch-for-ky.ts` in its place, the smallest client that does what the agent asks of ky.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
-import { transformSync } from 'esbuild'
+import { buildSync, transformSync } from 'esbuild'
 import { build } from 'vite'
 
-const { values } = parseArgs({ options: { top: { type: 'string', default: '25' } } })
+const { values } = parseArgs({ options: { top: { type: 'string', default: '25' }, 'fetch-for-ky': { type: 'boolean', default: false } } })
 const root = new URL('../..', import.meta.url).pathname
 const outDir = mkdtempSync(join(tmpdir(), 'sk-size-'))
 try {
@@ -39,6 +41,25 @@ try {
   )
   console.log('\n| module | bytes |\n|---|---|')
   for (const row of rows.slice(0, Number(values.top))) console.log(`| ${row.name} | ${row.bytes} |`)
+  if (values['fetch-for-ky']) {
+    const bundled = (alias: Record<string, string>) => {
+      const result = buildSync({
+        entryPoints: [join(root, 'src/script/iife.ts')],
+        bundle: true,
+        minify: true,
+        format: 'iife',
+        target: 'es2022',
+        write: false,
+        alias,
+      })
+      return gzipSync(result.outputFiles[0]!.contents, { level: 9 }).length
+    }
+    const withKy = bundled({})
+    const withFetch = bundled({ ky: join(root, 'test/tools/fetch-for-ky.ts') })
+    console.log(
+      `\nesbuild bundle, minified + gzipped: with ky ${withKy} B; with fetch-for-ky.ts in its place ${withFetch} B (${withKy - withFetch} B less)`,
+    )
+  }
 } finally {
   rmSync(outDir, { recursive: true, force: true })
 }
