@@ -19,11 +19,9 @@ const RESTORES: Record<EngineName, boolean> = { chromium: true, firefox: true, w
  */
 const RESTORES_MID_REQUEST: Record<EngineName, boolean> = { chromium: true, firefox: false, webkit: true }
 
-/** `history.back()` from the page of the origin without the library; its last `pageshow` and how it came. */
+/** Back from the page of the origin without the library (`Tab.back()`); its last `pageshow` and how it came. */
 async function goBack(page: Tab) {
-  await page.evaluate(() => {
-    setTimeout(() => history.back(), 0)
-  })
+  await page.back()
   await page.waitFor(
     () =>
       location.pathname === '/' &&

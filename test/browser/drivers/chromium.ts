@@ -133,6 +133,13 @@ class ChromiumTab implements Tab {
     return 'crashed'
   }
 
+  /** `history.back()` from the page itself, a moment after this call (the script's answer comes first). */
+  async back(): Promise<void> {
+    await this.evaluate(() => {
+      setTimeout(() => history.back(), 0)
+    })
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     await this.page.close()

@@ -165,6 +165,13 @@ class FirefoxTab implements Tab {
     return 'closed'
   }
 
+  /** `history.back()` from the page itself, a moment after this call (the script's answer comes first). */
+  async back(): Promise<void> {
+    await this.evaluate(() => {
+      setTimeout(() => history.back(), 0)
+    })
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     await this.page.close()

@@ -63,6 +63,12 @@ export interface Tab {
   evaluate<R, A = undefined>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<Awaited<R>>
   /** Polls `fn(arg)` in the page until it is truthy; throws after `timeoutMs`. */
   waitFor<A = undefined>(fn: (arg: A) => unknown, arg?: A, options?: { timeoutMs?: number; what?: string }): Promise<void>
+  /**
+   * Goes back one entry in the tab's history, as the page's `history.back()` does (the
+   * back/forward cache applies); answers once it has started, or, where the driver's own
+   * command waits, once the page is back.
+   */
+  back(): Promise<void>
   /** Saves a PNG of the page (the whole page where the engine can, else the viewport). */
   screenshot(path: string): Promise<void>
   /** Resizes the viewport; answers the width the page then has (`innerWidth`). */

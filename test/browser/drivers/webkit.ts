@@ -198,6 +198,15 @@ class WebKitTab implements Tab {
     return 'closed'
   }
 
+  /**
+   * WebDriver's Back, which answers once the page is back. Not `history.back()` from a script: the
+   * next script sent may start in the page being left, which WebKit keeps in its back/forward
+   * cache, and then never answers (seen in CI: a 60 s hang, the script timeout).
+   */
+  async back(): Promise<void> {
+    await this.inWindow(this.handle, () => this.command('POST', '/back', {}))
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
