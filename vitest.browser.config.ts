@@ -11,22 +11,28 @@ import { selectedEngines } from './test/browser/drivers/index.js'
  */
 const workers = process.env.BROWSERS_IN_TURN === '1' ? 1 : 3
 
+/** One Vitest project per selected engine, `maxWorkers` files at a time (the drivers read `ENGINES`). */
+export function engineProjects(options: { include: string[]; exclude?: string[]; maxWorkers: number; suffix?: string }) {
+  return selectedEngines().map((name) => ({
+    extends: true as const,
+    test: {
+      name: options.suffix ? `${name} ${options.suffix}` : name,
+      include: options.include,
+      exclude: options.exclude ?? [],
+      environment: 'node' as const,
+      env: { ENGINES: name },
+      testTimeout: 120_000,
+      hookTimeout: 60_000,
+      maxWorkers: options.maxWorkers,
+    },
+  }))
+}
+
 export default defineConfig({
   test: {
     // Vitest's default is one fewer than the cores: one, on 2 cores.
     maxWorkers: workers,
-    projects: selectedEngines().map((name) => ({
-      extends: true,
-      test: {
-        name,
-        include: ['test/browser/**/*.test.ts'],
-        exclude: ['test/browser/timing/**'], // timings run alone: vitest.timing.config.ts
-        environment: 'node',
-        env: { ENGINES: name },
-        testTimeout: 120_000,
-        hookTimeout: 60_000,
-        maxWorkers: workers,
-      },
-    })),
+    // Timings run alone: vitest.timing.config.ts.
+    projects: engineProjects({ include: ['test/browser/**/*.test.ts'], exclude: ['test/browser/timing/**'], maxWorkers: workers }),
   },
 })

@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config'
-import { selectedEngines } from './test/browser/drivers/index.js'
+import { engineProjects } from './vitest.browser.config.js'
 
 /**
  * Real-browser timings (`test/browser/timing/`): the same drivers as `vitest.browser.config.ts`,
@@ -11,17 +11,6 @@ export default defineConfig({
   test: {
     maxWorkers: 1,
     fileParallelism: false,
-    projects: selectedEngines().map((name) => ({
-      extends: true,
-      test: {
-        name: `${name} timing`,
-        include: ['test/browser/timing/**/*.test.ts'],
-        environment: 'node',
-        env: { ENGINES: name },
-        testTimeout: 120_000,
-        hookTimeout: 60_000,
-        maxWorkers: 1,
-      },
-    })),
+    projects: engineProjects({ include: ['test/browser/timing/**/*.test.ts'], maxWorkers: 1, suffix: 'timing' }),
   },
 })

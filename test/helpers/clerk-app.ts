@@ -21,6 +21,7 @@ import { createRefreshHandler, toNodeHandler, type RefreshEvent, type RefreshHan
 import { createClerkEmulator, type ClerkEmulatorOptions, type InstanceType } from '../../src/testing/index.js'
 import { IIFE_PATH } from './app.js'
 import { CookieJar } from './cookie-jar.js'
+import { claimsOf } from './jwt.js'
 import { close, listen } from './servers.js'
 
 export const CHROME_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36'
@@ -304,7 +305,7 @@ export class Browser {
   /** What session-keeper's agent sends: the `__session` cookie's token to the proxy. */
   async refresh(token = this.jar.get('__session')): Promise<{ status: number; body: any; setCookies: string[] }> {
     const url = new URL('/api/session/refresh', this.origin)
-    const sessionId = token ? JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).sid : ''
+    const sessionId = token ? claimsOf(token).sid : ''
     const response = await this.#send(url, {
       method: 'POST',
       headers: { origin: this.origin, 'content-type': 'application/json', 'user-agent': CHROME_UA },
@@ -338,7 +339,7 @@ export class Browser {
   session(): { sid: string; iat: number; exp: number; raw: string } | null {
     const raw = this.jar.get('__session')
     if (!raw) return null
-    const claims = JSON.parse(Buffer.from(raw.split('.')[1]!, 'base64url').toString())
-    return { sid: claims.sid, iat: claims.iat, exp: claims.exp, raw }
+    const { sid, iat, exp } = claimsOf(raw)
+    return { sid, iat, exp, raw }
   }
 }

@@ -1,5 +1,5 @@
 import type { Environment, LockManagerLike, WakeReason } from '../../src/index.js'
-import { sessionJwt } from './jwt.js'
+import { claimsOf, sessionJwt } from './jwt.js'
 
 /** A page whose visibility, focus, network and cookies the test controls. */
 export class FakeEnvironment implements Environment {
@@ -93,7 +93,7 @@ export class FakeProxy {
       return new Response(JSON.stringify({ error: { code, message: 'scripted failure' } }), { status: next, headers })
     }
     const serverNow = Date.now() + this.skewMs
-    const exp = (JSON.parse(Buffer.from(body.expired_token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000
+    const exp = claimsOf(body.expired_token).exp * 1000
     if (this.refuseUnexpired && exp > serverNow) {
       this.refusedEarly++
       const headers = { 'content-type': 'application/json', 'retry-after': String(Math.ceil((exp - serverNow) / 1000) + 1) }

@@ -3,8 +3,8 @@ import { createPublicKey, verify } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { createClerkEmulator, publishableKeyFor, REFRESH_ERROR_CODES } from '../../src/testing/index.js'
 import { cookieSuffix } from '../../src/server/index.js'
+import { claimsOf } from '../helpers/jwt.js'
 
-const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString())
 const ORIGIN = 'http://localhost:5173'
 
 function refresh(
@@ -43,7 +43,7 @@ describe('the Clerk emulator', () => {
     expect(response.headers.get('content-type')).toBe('application/json')
     const { object, jwt } = await response.json()
     expect(object).toBe('token')
-    const c = claims(jwt)
+    const c = claimsOf(jwt)
     expect(c).toMatchObject({ sid: session.sessionId, sub: 'user_e', iss: 'https://clerk.emulator.local', azp: ORIGIN })
     expect(c.iat).toBe(Math.floor(clock.now / 1000))
     expect(c.exp - c.iat).toBe(30)

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import type { BrowserContext, Page } from 'playwright-core'
 import { requireProgram } from '../../helpers/browsers.js'
 import { startChromium, type RunningChromium } from '../../helpers/chromium.js'
-import { pageExpression, pollUntil } from './common.js'
+import { backByScript, pageExpression, pollUntil } from './common.js'
 import type { Engine, Placement, Session, SessionOptions, Tab } from './types.js'
 
 /**
@@ -133,11 +133,8 @@ class ChromiumTab implements Tab {
     return 'crashed'
   }
 
-  /** `history.back()` from the page itself, a moment after this call (the script's answer comes first). */
-  async back(): Promise<void> {
-    await this.evaluate(() => {
-      setTimeout(() => history.back(), 0)
-    })
+  back(): Promise<void> {
+    return backByScript(this)
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import { createServer } from 'node:net'
+import type { Tab } from './types.js'
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -25,6 +26,16 @@ export async function pollUntil(evaluate: () => Promise<unknown>, timeoutMs: num
     }
     await sleep(intervalMs)
   }
+}
+
+/**
+ * `history.back()` from the page itself, a moment after the script answers (its answer comes
+ * first): `Tab.back()` where the driver fails a script caught in the page being left at once.
+ */
+export async function backByScript(tab: Pick<Tab, 'evaluate'>): Promise<void> {
+  await tab.evaluate(() => {
+    setTimeout(() => history.back(), 0)
+  })
 }
 
 /** A TCP port free on 127.0.0.1 a moment ago (for a driver that must be told its port). */

@@ -1,6 +1,6 @@
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core'
 import { requireProgram } from '../../helpers/browsers.js'
-import { pageExpression, pollUntil } from './common.js'
+import { backByScript, pageExpression, pollUntil } from './common.js'
 import type { Engine, Placement, Session, SessionOptions, Tab } from './types.js'
 
 /**
@@ -165,11 +165,8 @@ class FirefoxTab implements Tab {
     return 'closed'
   }
 
-  /** `history.back()` from the page itself, a moment after this call (the script's answer comes first). */
-  async back(): Promise<void> {
-    await this.evaluate(() => {
-      setTimeout(() => history.back(), 0)
-    })
+  back(): Promise<void> {
+    return backByScript(this)
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { percentile } from '../../bench/percentile.js'
+import { claimsOf } from '../../helpers/jwt.js'
 import { counts, engines, expectSound, sleep, state, useTabs } from '../harness.js'
 
 /**
@@ -28,9 +30,8 @@ describe.each(engines)('[%s]', (name) => {
     const refreshes = app.clerk.stats().refreshes - before
     const refused = app.requests.filter((r) => r.code === 'not_yet_expired').length
     const all = await counts(pages)
-    const pct = (list: number[], p: number) => list[Math.min(list.length - 1, Math.floor(list.length * p))] ?? 0
     const t0 = app.requests[0]!.at
-    const expiryOf = (jwt: string) => JSON.parse(atob(jwt.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))).exp * 1000
+    const expiryOf = (jwt: string) => claimsOf(jwt).exp * 1000
     const sentSoFar = app.requests
       .map((r) => `${r.at - t0}–${(r.answeredAt ?? r.at) - t0} ms (exp ${expiryOf(r.token) - t0}) ${r.status}${r.code ? ` ${r.code}` : ''}`)
       .join(', ')
@@ -42,7 +43,7 @@ describe.each(engines)('[%s]', (name) => {
     const steadyWaits = steadyExpiries.flatMap((e) => nearExpiry(e).map(([a, b]) => b - a)).sort((a, b) => a - b)
     const longestPerCycle = expiries.map((e) => Math.max(0, ...nearExpiry(e).map(([a, b]) => b - a)))
     console.log(
-      `[${name}] [refuse] ${CYCLES} cycles of ${TOKEN_S} s tokens, 5 tabs, 100 ms upstream: ${refreshes} refreshes, ${refused} refused early, ${app.requests.length} proxy requests; waits from expiry ${LEARNING + 1} on: p50/p99/max ${pct(steadyWaits, 0.5).toFixed(0)}/${pct(steadyWaits, 0.99).toFixed(0)}/${Math.max(0, ...steadyWaits).toFixed(0)} ms (n=${steadyWaits.length}); longest in each cycle ${longestPerCycle.map((w) => w.toFixed(0)).join(' · ')} ms`,
+      `[${name}] [refuse] ${CYCLES} cycles of ${TOKEN_S} s tokens, 5 tabs, 100 ms upstream: ${refreshes} refreshes, ${refused} refused early, ${app.requests.length} proxy requests; waits from expiry ${LEARNING + 1} on: p50/p99/max ${percentile(steadyWaits, 0.5).toFixed(0)}/${percentile(steadyWaits, 0.99).toFixed(0)}/${Math.max(0, ...steadyWaits).toFixed(0)} ms (n=${steadyWaits.length}); longest in each cycle ${longestPerCycle.map((w) => w.toFixed(0)).join(' · ')} ms`,
     )
     console.log(`[${name}] requests: ${sentSoFar}`)
     console.log(
